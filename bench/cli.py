@@ -1,0 +1,63 @@
+"""`tppbench` sub-commands. Thin: parse -> call -> render -> exit code.
+
+Each sub-command lives in its own module exposing `register(subparsers)`, which adds a parser
+and sets `handler` (a callable taking the parsed args and returning an exit code). Handlers
+import heavy modules (torch, pandas, matplotlib) lazily, so `tppbench rules` never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import NoReturn, Sequence
+
+from results.errors import TppbenchError
+
+COMMAND_MODULES = (
+    "bench.commands.run",
+    "bench.commands.show",
+    "thresholds.commands",
+    "results.commands",
+)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (no usage dump) and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="tppbench",
+        description="Measure GPU throughput and bandwidth; compare them with export-control thresholds.",
+    )
+    from bench import __version__
+
+    parser.add_argument("--version", action="version", version=f"tppbench {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except TppbenchError as exc:
+        print(f"tppbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tppbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `tppbench` sub-command of the measuring package."""

@@ -1,0 +1,5 @@
+"""`tppbench run` (being written)."""
+
+
+def register(subparsers):
+    return None

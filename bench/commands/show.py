@@ -1,0 +1,5 @@
+"""`tppbench show` (being written)."""
+
+
+def register(subparsers):
+    return None

@@ -1,0 +1,1 @@
+"""Result files and everything computed from them. Never imports torch."""

@@ -1,0 +1,5 @@
+"""Sub-commands (filled in by their issue)."""
+
+
+def register(subparsers):
+    return None

@@ -1,0 +1,1 @@
+"""Export-control rule data and evaluation. Never imports torch."""
