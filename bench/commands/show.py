@@ -1,5 +1,22 @@
-"""`tppbench show` (being written)."""
+"""`tppbench show FILE...`: print a stored result's summary (the table `run` ends with)."""
+
+from __future__ import annotations
+
+import argparse
 
 
-def register(subparsers):
-    return None
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("show", help="print the summary of stored result files")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="result file(s)")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from results.store import load
+    from results.summary import print_summary
+
+    results = [(path, load(path)) for path in args.files]  # validate every file before printing
+    for path, result in results:
+        print(path)
+        print_summary(result)
+    return 0

@@ -1,0 +1,200 @@
+"""Dense matmul throughput per precision (work = 2*m*n*k per call).
+
+fp64, fp32 (TF32 off), tf32, fp16, bf16 via torch.matmul(out=); fp8 e4m3 via torch._scaled_mm
+with per-tensor scales and bf16 output; int8 via torch._int_mm (int32 output). Random normal
+operands (never zeros), the output poisoned first and written every call, the cache flushed
+outside the timed region, and a sub-block checked against a float64 reference afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+
+from bench.backend import Backend
+from bench.measurement import measured, not_run
+from bench.registry import Case, register
+from bench.timing import measure
+
+PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
+METHOD_VERSION = 1
+CONVENTION = "2*m*n*k operations per call (dense; one multiply-add counts 2)"
+FP8_FAST_ACCUM = False
+
+_DTYPES = {
+    "fp64": torch.float64,
+    "fp32": torch.float32,
+    "tf32": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+_OPERAND_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "fp4": 1}
+_OUTPUT_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "fp8": 2, "int8": 4, "fp4": 2}
+
+# Relative Frobenius error of a checked sub-block against a float64 reference on the same
+# operand values. Bounds are loose multiples of each format's rounding (unit roundoff of the
+# output type, plus accumulation in the input type for TF32) so a correct kernel never fails
+# and a wrong one (error ~1) always does.
+TOLERANCE = {
+    "fp64": 1e-10,
+    "fp32": 1e-4,
+    "tf32": 1e-2,
+    "fp16": 1e-2,
+    "bf16": 3e-2,
+    "fp8": 3e-2,
+    "int8": 0.0,  # exact: int8 products summed in int32
+}
+CHECK_BLOCK = 64
+
+
+@dataclass
+class Operands:
+    a: torch.Tensor
+    b: torch.Tensor
+    out: torch.Tensor
+    scale_a: torch.Tensor | None = None
+    scale_b: torch.Tensor | None = None
+
+
+def _float_mm(ops: Operands) -> None:
+    torch.matmul(ops.a, ops.b, out=ops.out)
+
+
+def _fp8_mm(ops: Operands) -> None:
+    torch._scaled_mm(
+        ops.a, ops.b, scale_a=ops.scale_a, scale_b=ops.scale_b, out_dtype=torch.bfloat16,
+        use_fast_accum=FP8_FAST_ACCUM, out=ops.out,
+    )
+
+
+def _int8_mm(ops: Operands) -> None:
+    torch._int_mm(ops.a, ops.b, out=ops.out)
+
+
+# One call per precision; tests swap in a deliberately wrong kernel to prove the check bites.
+KERNELS: dict[str, Callable[[Operands], None]] = {
+    **{p: _float_mm for p in _DTYPES},
+    "fp8": _fp8_mm,
+    "int8": _int8_mm,
+}
+
+
+def make_operands(precision: str, m: int, n: int, k: int, device: torch.device, seed: int) -> Operands:
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+
+    def normal(rows: int, cols: int) -> torch.Tensor:
+        return torch.randn(rows, cols, generator=gen, device=device, dtype=torch.float32)
+
+    if precision in _DTYPES:
+        dtype = _DTYPES[precision]
+        out = torch.full((m, n), float("nan"), dtype=dtype, device=device)
+        return Operands(normal(m, k).to(dtype), normal(k, n).to(dtype), out)
+    if precision == "fp8":
+        fp8 = torch.float8_e4m3fn
+        a = normal(m, k).to(fp8)
+        b = normal(n, k).to(fp8).t()  # column-major K x N, as _scaled_mm requires
+        one = torch.tensor(1.0, device=device)
+        out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device=device)
+        return Operands(a, b, out, scale_a=one * 0.5, scale_b=one * 2.0)
+    if precision == "int8":
+        a = (normal(m, k) * 40).round().clamp(-127, 127).to(torch.int8)
+        b = (normal(k, n) * 40).round().clamp(-127, 127).to(torch.int8)
+        out = torch.full((m, n), -(2**31), dtype=torch.int32, device=device)
+        return Operands(a, b, out)
+    raise ValueError(f"no operands for precision {precision!r}")
+
+
+def check(precision: str, ops: Operands) -> str | None:
+    """Compare a CHECK_BLOCK x CHECK_BLOCK corner of the output with a float64 reference."""
+    rows = min(CHECK_BLOCK, ops.out.shape[0])
+    cols = min(CHECK_BLOCK, ops.out.shape[1])
+    a = ops.a[:rows].to(torch.float64).cpu()
+    b = ops.b[:, :cols].to(torch.float64).cpu()
+    reference = a @ b
+    if ops.scale_a is not None and ops.scale_b is not None:
+        reference = reference * float(ops.scale_a) * float(ops.scale_b)
+    got = ops.out[:rows, :cols].to(torch.float64).cpu()
+    if not torch.isfinite(got).all():
+        return "output has NaN or Inf (unwritten or overflowed elements)"
+    if precision == "int8":
+        wrong = int((got != reference).sum())
+        return None if wrong == 0 else f"{wrong} of {rows * cols} checked int32 outputs differ from the exact result"
+    norm = float(torch.linalg.norm(reference))
+    error = float(torch.linalg.norm(got - reference)) / (norm or 1.0)
+    tolerance = TOLERANCE[precision]
+    if math.isnan(error) or error > tolerance:
+        return f"relative error {error:.3g} > tolerance {tolerance:.3g} for {precision}"
+    return None
+
+
+@contextlib.contextmanager
+def _float32_mode(precision: str) -> Iterator[None]:
+    """TF32 on only for the tf32 case; strict IEEE fp32 for the fp32 case; restored after."""
+    if precision not in ("fp32", "tf32"):
+        yield
+        return
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+def fitted_shape(precision: str, m: int, n: int, k: int, free_bytes: int) -> tuple[int, int, int]:
+    """Halve the shape until operands and output use at most half the free memory."""
+    def need(m_: int, n_: int, k_: int) -> int:
+        return (m_ * k_ + k_ * n_) * _OPERAND_BYTES[precision] + m_ * n_ * _OUTPUT_BYTES[precision]
+
+    while need(m, n, k) > free_bytes // 2 and min(m, n, k) > 256:
+        m, n, k = m // 2, n // 2, k // 2
+    return m, n, k
+
+
+class MatmulBenchmark:
+    name = "matmul"
+
+    def cases(self, backend: Backend, mode: str) -> list[Case]:
+        sizes = backend.sizes(mode)
+        free = backend.free_memory_bytes()
+        cases = []
+        for precision in PRECISIONS:
+            edge = sizes.matmul_mnk
+            m, n, k = fitted_shape(precision, edge, edge, edge, free)
+            cases.append(Case("matmul", "reference", {"m": m, "n": n, "k": k}, precision))
+            for shape in sizes.sweep_shapes:
+                shape = fitted_shape(precision, *shape, free)
+                if shape != (m, n, k):
+                    sm, sn, sk = shape
+                    cases.append(Case("matmul", "sweep", {"m": sm, "n": sn, "k": sk}, precision))
+        return cases
+
+    def run(self, case: Case, backend: Backend, mode: str):
+        precision = case.precision or ""
+        unit = "op" if precision == "int8" else "flop"
+        reason = backend.precision_unsupported(precision)
+        if reason is None and precision not in KERNELS:
+            reason = f"no {precision} matmul kernel in this tppbench version"
+        if reason is not None:
+            return not_run(case, backend.device_index, "skipped", reason, unit=unit, convention=CONVENTION)
+        m, n, k = (int(case.params[x]) for x in ("m", "n", "k"))
+        kernel = KERNELS[precision]
+        with _float32_mode(precision):
+            ops = make_operands(precision, m, n, k, backend.device, seed=m * 31 + n * 7 + k)
+            times_s, timing = measure(lambda: kernel(ops), backend, backend.budget(mode), flush_cache=True)
+            backend.synchronize()
+            problem = check(precision, ops)
+        extra = {"fp8_use_fast_accum": FP8_FAST_ACCUM} if precision == "fp8" else {}
+        return measured(
+            case, backend.device_index, times_s=times_s, timing=timing,
+            work_per_call=2.0 * m * n * k, unit=unit, convention=CONVENTION,
+            method_version=METHOD_VERSION, check_error=problem, extra=extra,
+        )
+
+
+register(MatmulBenchmark())

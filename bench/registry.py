@@ -1,0 +1,68 @@
+"""Benchmark families, their cases, and selection by family name and case-key glob."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+from bench.backend import Backend
+from results.schema import Measurement
+
+
+@dataclass(frozen=True)
+class Case:
+    """Identity of one measurement; `key` is stable across hosts and runs."""
+
+    benchmark: str
+    variant: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    precision: str | None = None
+
+    @property
+    def key(self) -> str:
+        parts = [self.benchmark, self.precision or self.variant]
+        if self.precision and self.variant not in ("reference", "sweep"):
+            parts.append(self.variant)
+        body = ",".join(f"{k}={v}" for k, v in self.params.items())
+        return "/".join(parts) + (f"/{body}" if body else "")
+
+
+class Benchmark(Protocol):
+    name: str
+
+    def cases(self, backend: Backend, mode: str) -> Sequence[Case]: ...
+
+    def run(self, case: Case, backend: Backend, mode: str) -> Measurement: ...
+
+
+_REGISTRY: dict[str, Benchmark] = {}
+
+
+def register(benchmark: Benchmark) -> Benchmark:
+    _REGISTRY[benchmark.name] = benchmark
+    return benchmark
+
+
+def _load_builtin() -> None:
+    # Importing a kernels module registers its families (one registration line each).
+    from bench.kernels import hostlink, matmul, memory  # noqa: F401
+
+
+def families() -> dict[str, Benchmark]:
+    _load_builtin()
+    return dict(_REGISTRY)
+
+
+def select(
+    suites: Sequence[str], backend: Backend, mode: str, only: str | None = None
+) -> list[tuple[Benchmark, Case]]:
+    """Cases of the named families, in family order, filtered by a glob over case keys."""
+    known = families()
+    chosen: list[tuple[Benchmark, Case]] = []
+    for name in suites:
+        bench = known[name]
+        for case in bench.cases(backend, mode):
+            if only is None or fnmatch.fnmatchcase(case.key, only):
+                chosen.append((bench, case))
+    return chosen

@@ -1,0 +1,80 @@
+"""The summary table that `tppbench run` ends with and `tppbench show` prints (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from results.schema import Measurement, RunResult
+
+# work unit -> (display unit, divisor)
+DISPLAY_UNITS = {"flop": ("TFLOP/s", 1e12), "op": ("TOP/s", 1e12), "byte": ("GB/s", 1e9)}
+
+
+def display_rate(m: Measurement) -> tuple[str, str]:
+    """(number, unit) in the table's units; '-' when there is no rate."""
+    unit, divisor = DISPLAY_UNITS.get(m.unit, (f"{m.unit}/s", 1.0))
+    if m.rate is None:
+        return "-", unit
+    return f"{m.rate / divisor:.4g}", unit
+
+
+def best_of_sweep(result: RunResult) -> dict[tuple[int | None, str], Measurement]:
+    """Per (device, precision): the fastest ok matmul shape (reference or sweep)."""
+    best: dict[tuple[int | None, str], Measurement] = {}
+    for m in result.measurements:
+        if m.benchmark != "matmul" or m.status != "ok" or m.rate is None or m.precision is None:
+            continue
+        slot = (m.device_index, m.precision)
+        if slot not in best or m.rate > (best[slot].rate or 0):
+            best[slot] = m
+    return best
+
+
+def summary_table(result: RunResult) -> Table:
+    run = result.run
+    devices = ", ".join(f"[{d.index}] {d.name}" for d in result.devices) or "-"
+    title = f"{run.host} | {run.backend or '?'} | {devices} | mode {run.mode}"
+    if not run.complete:
+        title += f" | INCOMPLETE: {run.incomplete_reason}"
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for name, justify in (("dev", "right"), ("case", "left"), ("median", "right"), ("unit", "left"),
+                          ("CV", "right"), ("n", "right"), ("flags / reason", "left")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for m in result.measurements:
+        value, unit = display_rate(m)
+        cv = f"{m.stats.cv * 100:.1f}%" if m.stats and m.status == "ok" else "-"
+        n = str(m.stats.n) if m.stats else str(len(m.times_s) or "-")
+        if m.status == "ok":
+            note = ", ".join(m.flags)
+        else:
+            note = f"[{'yellow' if m.status == 'skipped' else 'red'}]{m.status}[/]: {m.reason}"
+        dev = "-" if m.device_index is None else str(m.device_index)
+        if m.rank is not None:
+            dev = f"r{m.rank}:{dev}"
+        table.add_row(dev, m.key, value, unit, cv, n, note)
+    return table
+
+
+def sweep_table(result: RunResult) -> Table | None:
+    best = best_of_sweep(result)
+    if not any(m.variant == "sweep" for m in result.measurements):
+        return None
+    table = Table(title="achievable matmul rate (best shape of the sweep, MAMF-style)", title_justify="left")
+    for name in ("dev", "precision", "best median", "unit", "shape m x n x k"):
+        table.add_column(name)
+    for (dev, precision), m in sorted(best.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1])):
+        value, unit = display_rate(m)
+        shape = "x".join(str(m.params.get(x)) for x in ("m", "n", "k"))
+        table.add_row("-" if dev is None else str(dev), precision, value, unit, shape)
+    return table
+
+
+def print_summary(result: RunResult, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(summary_table(result))
+    extra = sweep_table(result)
+    if extra is not None:
+        console.print(extra)
+    counts = {s: sum(1 for m in result.measurements if m.status == s) for s in ("ok", "skipped", "error")}
+    console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} error")
