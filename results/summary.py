@@ -70,8 +70,15 @@ def sweep_table(result: RunResult) -> Table | None:
     return table
 
 
+def make_console() -> Console:
+    """A console for summaries: the terminal's width, or 160 columns in logs and pipes so each
+    case keeps one row."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def print_summary(result: RunResult, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     console.print(summary_table(result))
     extra = sweep_table(result)
     if extra is not None:

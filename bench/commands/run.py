@@ -51,16 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from bench.backend import resolve_device
     from bench.runner import RunOptions, execute, plan
     from results.store import save
-    from results.summary import print_summary
+    from results.summary import make_console, print_summary
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # logs and pipes: keep one row per case
+    console = make_console()
     kind, note = resolve_device(args.device)
     if note:
         console.print(note)

@@ -1,0 +1,113 @@
+"""`tppbench run` / `show` end to end through the real CLI (subprocesses, real torch on the CPU)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from results.store import load
+
+MATMUL_PRECISIONS = {"fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4"}
+
+
+def tppbench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    proc = tppbench("run", "--device", "cpu", "--mode", "smoke", "--out", str(out), "--label", "ci smoke")
+    return proc, out
+
+
+def test_smoke_run_writes_one_valid_file(smoke_run):
+    proc, out = smoke_run
+    assert proc.returncode == 0, proc.stderr
+    files = list(out.glob("*.json"))
+    assert len(files) == 1
+    result = load(files[0])
+    assert result.run.complete and result.run.mode == "smoke" and result.run.label == "ci smoke"
+    assert result.run.backend == "cpu" and result.run.torch and result.run.python
+    matmul = {m.precision: m for m in result.measurements if m.benchmark == "matmul"}
+    assert set(matmul) == MATMUL_PRECISIONS
+    for m in matmul.values():
+        assert (m.status == "ok" and m.rate > 0) or (m.status == "skipped" and m.reason)
+    assert {m.variant for m in result.measurements if m.benchmark == "memory"} == {"copy", "read", "write", "triad"}
+    assert all(m.telemetry is not None for m in result.measurements)
+    assert f"wrote {files[0]}" in proc.stdout.replace("\n", "")
+    assert "TFLOP/s" in proc.stdout and "GB/s" in proc.stdout
+
+
+def test_show_prints_the_same_summary(smoke_run):
+    _, out = smoke_run
+    path = next(out.glob("*.json"))
+    proc = tppbench("show", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert "matmul/bf16/m=256,n=256,k=256" in proc.stdout and "ok," in proc.stdout
+
+
+def test_show_refuses_a_bad_file_in_one_line(tmp_path):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"schema_version": 1, "run"')
+    proc = tppbench("show", str(bad))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert str(bad) in proc.stderr and "not valid JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--mode", "turbo"], "invalid choice: 'turbo'"),
+    (["--gpus", "zero"], "GPU indices"),
+    (["--suite", "matmul,warp"], "unknown suite 'warp'"),
+    (["--device", "cuda"], "no CUDA device"),
+    (["--device", "cpu", "--gpus", "0"], "--gpus needs CUDA devices"),
+    (["--device", "cpu", "--only", "nothing/*"], "matches no case"),
+])
+def test_bad_options_exit_2_with_one_line(args, needle, tmp_path):
+    proc = tppbench("run", *args, "--out", str(tmp_path))
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert needle in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_selects_cases(tmp_path):
+    proc = tppbench("run", "--device", "cpu", "--mode", "smoke", "--suite", "matmul",
+                    "--only", "matmul/bf16/*", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    result = load(next(tmp_path.glob("*.json")))
+    assert [m.key for m in result.measurements] == ["matmul/bf16/m=256,n=256,k=256"]
+
+
+def test_ctrl_c_writes_what_was_measured_marked_incomplete(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--device", "cpu", "--mode", "full",
+                             "--suite", "matmul,memory", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    time.sleep(6)  # past start-up, into the measurements (a full CPU run takes minutes)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=max(5, deadline - time.monotonic()))
+    assert proc.returncode == 130, stderr
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1
+    result = load(files[0])
+    assert not result.run.complete and "interrupted" in result.run.incomplete_reason
+    assert 1 <= len(result.measurements) and all(m.status in ("ok", "skipped") for m in result.measurements)
+    assert "Traceback" not in stderr
+
+
+def test_python_dash_m_is_the_same_entry():
+    proc = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True)
+    script = Path(sys.executable).with_name("tppbench")
+    same = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert proc.returncode == same.returncode == 0
+    assert proc.stdout.replace("__main__.py", "tppbench") == same.stdout

@@ -1,0 +1,129 @@
+"""Schema round trip, atomic never-overwriting save, and a loader that refuses bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from results.errors import ResultFileError
+from results.schema import SCHEMA_VERSION, from_dict, to_dict
+from results.store import discover, load, save
+from helpers_results import measurement, run_result
+
+
+def test_round_trip_is_lossless(tmp_path):
+    original = run_result([measurement(), measurement("memory/copy/bytes=1024", work=2048.0,
+                                                      params={"bytes": 1024}, flags=("noisy",))])
+    assert from_dict(json.loads(json.dumps(to_dict(original)))) == original
+    path = save(original, tmp_path)
+    assert load(path) == original
+    data = json.loads(path.read_text())
+    assert list(data) == ["schema_version", "run", "devices", "measurements"]
+    assert data["schema_version"] == SCHEMA_VERSION
+
+
+def test_names_sort_in_time_and_never_overwrite(tmp_path):
+    first = save(run_result(host="gpu-node-7"), tmp_path)
+    second = save(run_result(host="gpu-node-7"), tmp_path)  # same second, same host
+    later = save(run_result(host="gpu-node-7", started="2026-11-26T01:02:04.000000Z"), tmp_path)
+    assert first.name == "20261126T010203Z_gpu-node-7_test-cpu.json"
+    assert second.name == "20261126T010203Z_gpu-node-7_test-cpu-2.json"
+    assert first.read_text() == second.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir())[-1] == later.name
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError):
+        save(run_result(), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_crash_mid_write_leaves_no_result_file(tmp_path):
+    # A real process dies half-way through writing: only a hidden temp file may remain.
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path[:0] = [{str(Path(__file__).resolve().parents[1])!r}, {str(Path(__file__).resolve().parent)!r}]
+        import results.store as store
+        from helpers_results import run_result
+        real_fdopen = os.fdopen
+        def dying_fdopen(fd, *a, **k):
+            handle = real_fdopen(fd, *a, **k)
+            real_write = handle.write
+            def write(text):
+                real_write(text[: len(text) // 2]); handle.flush(); os._exit(9)
+            handle.write = write
+            return handle
+        store.os.fdopen = dying_fdopen
+        store.save(run_result(), {str(tmp_path)!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 9
+    leftovers = list(tmp_path.iterdir())
+    assert all(p.name.startswith(".") and p.suffix == ".tmp" for p in leftovers)
+    assert list(discover([tmp_path])) == []  # discovery never picks up temp files
+
+
+@pytest.mark.parametrize("content,problem", [
+    ("", "empty file"),
+    ('{"schema_version": 1, "run": {', "not valid JSON"),
+    ("[1, 2]", "top level is not an object"),
+    ('{"hello": 1}', "no schema_version"),
+    ('{"schema_version": 99, "run": {}, "devices": [], "measurements": []}', "unknown schema_version 99"),
+])
+def test_loader_refuses_bad_files(tmp_path, content, problem):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ResultFileError) as info:
+        load(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and problem in message
+    assert "\n" not in message
+
+
+def test_loader_refuses_truncated_real_file(tmp_path):
+    path = save(run_result(), tmp_path)
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(ResultFileError, match="not valid JSON"):
+        load(path)
+
+
+@pytest.mark.parametrize("mutate,problem", [
+    (lambda d: d["measurements"][0].update(rate="fast"), "measurements[0].rate must be a number"),
+    (lambda d: d["measurements"][0].update(times_s=[1, "x"]), "measurements[0].times_s must be a list of numbers"),
+    (lambda d: d["measurements"][0].update(status="great"), "measurements[0].status must be one of"),
+    (lambda d: d["measurements"][0].pop("key"), "measurements[0] is missing field 'key'"),
+    (lambda d: d["run"].update(colour="blue"), "run has unknown field 'colour'"),
+    (lambda d: d.update(devices={}), "'devices' must be a list"),
+    (lambda d: d["measurements"][0]["stats"].update(n="3"), "measurements[0].stats.n must be an integer"),
+    (lambda d: d["measurements"][0].update(rate=None), "has status ok but no rate"),
+])
+def test_loader_refuses_wrong_types(tmp_path, mutate, problem):
+    data = to_dict(run_result())
+    mutate(data)
+    path = tmp_path / "typed.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultFileError) as info:
+        load(path)
+    assert problem in str(info.value)
+
+
+def test_discover_expands_folders_and_globs(tmp_path):
+    a = save(run_result(host="a"), tmp_path / "x")
+    b = save(run_result(host="b"), tmp_path / "y")
+    assert list(discover([tmp_path])) == [a, b]
+    assert list(discover([str(tmp_path / "*" / "*.json")])) == [a, b]
+    with pytest.raises(ResultFileError, match="matches no file"):
+        list(discover([str(tmp_path / "nothing*.json")]))
+    with pytest.raises(ResultFileError, match="no such file"):
+        list(discover([tmp_path / "missing.json"]))
