@@ -1,0 +1,244 @@
+"""Clocks, power, temperature and clock-event (throttle) reasons sampled while one case runs.
+
+    with TelemetrySampler(device_index) as sampler:
+        run_the_case()
+    telemetry = sampler.telemetry            # results.schema.Telemetry
+
+A daemon thread reads NVML every `interval_s` (default 0.05 s, ~20 Hz; each NVML call releases the
+GIL). One sample is always taken at start and one at stop, so even a case shorter than the
+interval has data. Without NVML, or on the CPU backend, the result is
+`Telemetry(available=False, reason=...)` and no thread is started.
+
+Summaries (min/mean/max) cover the *busy* samples, those whose clock-event reasons do not include
+gpu_idle, when there is at least one: the start sample often lands on an idle GPU whose clocks
+have dropped, and it is not what the case ran at. `samples` counts every sample, and the reasons
+mask is the OR over every sample, idle ones included.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from bench.probe import NVML, NvmlSession, NvmlUnavailable, error_text
+from results.schema import RangeSummary, Telemetry
+
+# NVML clock-event reason bits (nvmlClocksEventReason*; the same bits as the older ThrottleReason*).
+REASON_BITS: tuple[tuple[str, int], ...] = (
+    ("gpu_idle", 0x1),
+    ("applications_clocks_setting", 0x2),
+    ("sw_power_cap", 0x4),
+    ("hw_slowdown", 0x8),
+    ("sync_boost", 0x10),
+    ("sw_thermal_slowdown", 0x20),
+    ("hw_thermal_slowdown", 0x40),
+    ("hw_power_brake_slowdown", 0x80),
+    ("display_clock_setting", 0x100),
+)
+GPU_IDLE = 0x1
+# Power or thermal caps: sw_power_cap, hw_slowdown, sw/hw thermal slowdown, power brake.
+CAP_REASONS_MASK = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
+# A case whose mean SM clock is under this fraction of the maximum SM clock is flagged.
+SM_CLOCK_FRACTION = 0.9
+
+_NVML_ERROR_NOT_SUPPORTED = 3
+_NVML_ERROR_FUNCTION_NOT_FOUND = 13
+
+
+def decode_reasons(mask: int) -> tuple[str, ...]:
+    """Names of the set bits, in bit order; an unknown bit reads 'unknown_0x200'."""
+    names = [name for name, bit in REASON_BITS if mask & bit]
+    known = 0
+    for _, bit in REASON_BITS:
+        known |= bit
+    rest, bit = mask & ~known, 1
+    while rest:
+        if rest & bit:
+            names.append(f"unknown_{bit:#x}")
+            rest &= ~bit
+        bit <<= 1
+    return tuple(names)
+
+
+def throttle_flags(telemetry: Telemetry | None, sm_clock_max_mhz: float | None) -> tuple[str, ...]:
+    """("throttled",) when the case ran under a power/thermal cap or at low SM clocks, else ().
+
+    Caps: any of CAP_REASONS_MASK in the OR of reasons. Clocks: the *mean* SM clock under 90 % of
+    `sm_clock_max_mhz`. The mean, not the minimum: the minimum catches the clock ramp at the start
+    of every case and would flag nearly all of them. The clock test is skipped when the only reason
+    NVML ever gave was gpu_idle: then nothing but idleness held the clock down (copy-engine-only
+    work such as host<->device transfers can leave the SMs idle throughout)."""
+    if telemetry is None or not telemetry.available:
+        return ()
+    mask = telemetry.throttle_reasons_mask
+    if mask & CAP_REASONS_MASK:
+        return ("throttled",)
+    clock = telemetry.sm_clock_mhz
+    if mask == GPU_IDLE or clock is None or not sm_clock_max_mhz:
+        return ()
+    return ("throttled",) if clock.mean < SM_CLOCK_FRACTION * sm_clock_max_mhz else ()
+
+
+class TelemetrySampler:
+    """Samples one CUDA device's NVML telemetry in a daemon thread between start() and stop()."""
+
+    def __init__(
+        self,
+        device_index: int | None,
+        interval_s: float = 0.05,
+        *,
+        backend: str = "cuda",
+        session: NvmlSession | None = None,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s}")
+        self.device_index = device_index
+        self.interval_s = interval_s
+        self._backend = backend
+        self._session = session or NVML
+        self._readers: dict[str, Callable[[], float]] = {}
+        self._read_reasons: Callable[[], int] | None = None
+        self._samples: list[tuple[dict[str, float], int | None]] = []
+        self._errors: dict[str, str] = {}
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = False
+        self.telemetry: Telemetry | None = None
+
+    def __enter__(self) -> TelemetrySampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Take the first sample and start the thread; with no NVML, settle the result instead."""
+        if self._started:
+            raise RuntimeError("TelemetrySampler is single-use: start() was already called")
+        self._started = True
+        if self._backend != "cuda":
+            reason = f"{self._backend.upper()} backend: no NVML telemetry"
+            self.telemetry = Telemetry(available=False, reason=reason)
+            return
+        if self.device_index is None:  # the runner's CPU backend has no device index
+            self.telemetry = Telemetry(available=False, reason="CPU backend: no NVML telemetry")
+            return
+        try:
+            nvml = self._session.module()
+            handle = self._session.handle(self.device_index)
+        except NvmlUnavailable as exc:
+            self.telemetry = Telemetry(available=False, reason=str(exc))
+            return
+        self._bind(nvml, handle)
+        self._sample()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"tppbench-telemetry-{self.device_index}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> Telemetry:
+        """Stop the thread, take the last sample, and return (and keep) the summary."""
+        if self.telemetry is not None:
+            return self.telemetry
+        if not self._started:
+            raise RuntimeError("TelemetrySampler.stop() before start()")
+        self._stop_event.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(5.0, 10 * self.interval_s))
+        self._sample()
+        self.telemetry = self._summarize()
+        return self.telemetry
+
+    # ------------------------------------------------------------------ sampling
+
+    def _bind(self, nvml: Any, h: Any) -> None:
+        sm, mem = nvml.NVML_CLOCK_SM, nvml.NVML_CLOCK_MEM
+        self._readers = {
+            "sm_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, sm)),
+            "mem_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, mem)),
+            "power_w": lambda: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
+            "temperature_c": lambda: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)),
+        }
+        events = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+        throttle = getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
+
+        def read_reasons() -> int:
+            nonlocal events
+            if events is not None:
+                try:
+                    return int(events(h))
+                except Exception as exc:  # an older driver lacks the newer entry point
+                    if getattr(exc, "value", None) != _NVML_ERROR_FUNCTION_NOT_FOUND or throttle is None:
+                        raise
+                    events = None
+            if throttle is None:
+                raise AttributeError("pynvml has no clock-event reasons query")
+            return int(throttle(h))
+
+        self._read_reasons = read_reasons
+
+    def _loop(self) -> None:
+        while not self._stop_event.wait(self.interval_s):
+            try:
+                self._sample()
+            except Exception as exc:  # a bug here must not kill the thread silently mid-case
+                self._errors["sampler"] = error_text(exc)
+
+    def _sample(self) -> None:
+        values: dict[str, float] = {}
+        for name, read in list(self._readers.items()):
+            try:
+                values[name] = read()
+            except Exception as exc:
+                self._errors[name] = f"NVML: {error_text(exc)}"
+                if _permanent(exc):
+                    self._readers.pop(name, None)  # "Not Supported" will not change mid-run
+        reasons: int | None = None
+        if self._read_reasons is not None:
+            try:
+                reasons = self._read_reasons()
+            except Exception as exc:
+                self._errors["throttle_reasons"] = f"NVML: {error_text(exc)}"
+                if _permanent(exc):
+                    self._read_reasons = None
+        if values or reasons is not None:
+            self._samples.append((values, reasons))
+
+    def _summarize(self) -> Telemetry:
+        samples = list(self._samples)
+        if not samples:
+            why = "; ".join(f"{k}: {v}" for k, v in sorted(self._errors.items())) or "no samples"
+            return Telemetry(available=False, reason=f"no NVML sample succeeded ({why})")
+        busy = [s for s in samples if s[1] is None or not s[1] & GPU_IDLE] or samples
+        summaries = {name: _range([v[name] for v, _ in busy if name in v])
+                     for name in ("sm_clock_mhz", "mem_clock_mhz", "power_w", "temperature_c")}
+        mask = 0
+        for _, reasons in samples:
+            mask |= reasons or 0
+        missing = [name for name, s in summaries.items() if s is None]
+        if not any(r is not None for _, r in samples):
+            missing.append("throttle_reasons")
+        reason = None
+        if missing:
+            reason = "not read: " + ", ".join(
+                f"{name} ({self._errors.get(name, 'no value')})" for name in missing
+            )
+        return Telemetry(
+            available=True, reason=reason, samples=len(samples),
+            throttle_reasons_mask=mask, throttle_reasons=decode_reasons(mask), **summaries,
+        )
+
+
+def _range(values: list[float]) -> RangeSummary | None:
+    if not values:
+        return None
+    return RangeSummary(min=min(values), mean=sum(values) / len(values), max=max(values))
+
+
+def _permanent(exc: BaseException) -> bool:
+    if isinstance(exc, AttributeError):
+        return True
+    return getattr(exc, "value", None) in (_NVML_ERROR_NOT_SUPPORTED, _NVML_ERROR_FUNCTION_NOT_FOUND)
