@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from bench.probe import NVML, NvmlSession, NvmlUnavailable, error_text
+from bench.nvml import NVML, NvmlSession, NvmlUnavailable, error_text
 from results.schema import RangeSummary, Telemetry
 
 # NVML clock-event reason bits (nvmlClocksEventReason*; the same bits as the older ThrottleReason*).

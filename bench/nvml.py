@@ -1,0 +1,157 @@
+"""The one place that imports pynvml: a lazily initialised NVML session shared by the probe and
+the telemetry sampler, and the mapping from torch's `cuda:N` to NVML's device handle.
+
+NVML numbers GPUs in PCI order and ignores CUDA_VISIBLE_DEVICES, so the handle of torch's
+`cuda:N` is found by the device's UUID (or PCI bus id) from torch, then by CUDA_VISIBLE_DEVICES,
+and only then by the bare index.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from types import ModuleType
+from typing import Any
+
+class NvmlUnavailable(RuntimeError):
+    """NVML cannot be used at all; str() is the reason, e.g. 'NVML unavailable: ...'."""
+
+
+class NvmlSession:
+    """The one place that imports pynvml: initialises NVML once, resolves device handles, shuts down.
+
+    A failure to import or initialise is remembered until `shutdown()`, so a run without NVML pays
+    for the attempt once. Thread-safe; NVML calls themselves are thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._module: ModuleType | None = None
+        self._failure: str | None = None
+        self._handles: dict[int, Any] = {}
+        self._atexit_registered = False
+
+    def module(self) -> ModuleType:
+        """The initialised pynvml module; raises NvmlUnavailable with the reason otherwise."""
+        with self._lock:
+            if self._module is not None:
+                return self._module
+            if self._failure is not None:
+                raise NvmlUnavailable(self._failure)
+            try:
+                import pynvml  # noqa: PLC0415 - lazy on purpose: NVML is optional
+            except Exception as exc:  # ImportError, or a broken install
+                self._failure = f"NVML unavailable: pynvml not importable ({exc})"
+                raise NvmlUnavailable(self._failure) from None
+            try:
+                pynvml.nvmlInit()
+            except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+                self._failure = f"NVML unavailable: nvmlInit failed: {error_text(exc)}"
+                raise NvmlUnavailable(self._failure) from None
+            self._module = pynvml
+            if not self._atexit_registered:
+                atexit.register(self.shutdown)
+                self._atexit_registered = True
+            return pynvml
+
+    def handle(self, cuda_index: int, torch_props: Any = None) -> Any:
+        """NVML handle of torch's `cuda:<cuda_index>` (cached); raises NvmlUnavailable."""
+        nvml = self.module()
+        with self._lock:
+            if cuda_index in self._handles:
+                return self._handles[cuda_index]
+        if torch_props is None:
+            torch_props, _ = torch_cuda_props(cuda_index)
+        try:
+            handle = resolve_handle(nvml, cuda_index, torch_props)
+        except Exception as exc:
+            raise NvmlUnavailable(
+                f"NVML: no device handle for cuda:{cuda_index}: {error_text(exc)}"
+            ) from None
+        with self._lock:
+            self._handles[cuda_index] = handle
+        return handle
+
+    def shutdown(self) -> None:
+        """nvmlShutdown if initialised; forgets cached handles and failures. Never raises."""
+        with self._lock:
+            module, self._module = self._module, None
+            self._failure = None
+            self._handles.clear()
+        if module is not None:
+            try:
+                module.nvmlShutdown()
+            except Exception:
+                pass
+
+
+NVML = NvmlSession()
+
+
+def nvml_shutdown() -> None:
+    """Release NVML (the runner calls this once at the end of a run; also registered at exit)."""
+    NVML.shutdown()
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception's message; NVMLError's str() is its NVML text, e.g. 'Not Supported'."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    if hasattr(exc, "value") and text:
+        return text  # NVMLError and its subclasses
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def resolve_handle(nvml: ModuleType, cuda_index: int, torch_props: Any) -> Any:
+    uuid = torch_uuid(torch_props)
+    if uuid is not None:
+        try:
+            return nvml.nvmlDeviceGetHandleByUUID(uuid)
+        except Exception:
+            pass
+    bus_id = torch_pci_bus_id(torch_props)
+    if bus_id is not None:
+        try:
+            return nvml.nvmlDeviceGetHandleByPciBusId(bus_id)
+        except Exception:
+            pass
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if cuda_index < len(visible):
+        entry = visible[cuda_index]
+        if entry.isdigit():
+            return nvml.nvmlDeviceGetHandleByIndex(int(entry))
+        if entry.startswith(("GPU-", "MIG-")):
+            return nvml.nvmlDeviceGetHandleByUUID(entry)
+    return nvml.nvmlDeviceGetHandleByIndex(cuda_index)
+
+
+def torch_cuda_props(index: int) -> tuple[Any, str | None]:
+    """(torch.cuda device properties, None) or (None, reason)."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None, "torch: CUDA not available"
+        return torch.cuda.get_device_properties(index), None
+    except Exception as exc:
+        return None, f"torch: {error_text(exc)}"
+
+
+def torch_uuid(props: Any) -> str | None:
+    raw = getattr(props, "uuid", None) if props is not None else None
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if not text:
+        return None
+    return text if text.startswith(("GPU-", "MIG-")) else f"GPU-{text}"
+
+
+def torch_pci_bus_id(props: Any) -> str | None:
+    # torch's pci_device_id is the PCI slot number (cudaDeviceProp.pciDeviceID), not a product id.
+    parts = [getattr(props, n, None) for n in ("pci_domain_id", "pci_bus_id", "pci_device_id")]
+    if props is None or not all(isinstance(p, int) for p in parts):
+        return None
+    return "%08X:%02X:%02X.0" % tuple(parts)
