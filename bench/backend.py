@@ -15,7 +15,7 @@ from typing import Any, Callable, Protocol
 
 import torch
 
-MODES = ("smoke", "quick", "full")
+from bench.modes import MODES  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,57 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.backend import MODES
+from bench.modes import MODES
 from results.errors import UsageError
 
 DEFAULT_SUITES = ("matmul", "memory", "hostlink")
 EXIT_CASE_ERRORS = 4  # the file was written, but at least one case has status=error
 EXIT_INTERRUPTED = 130
+EXIT_RANK_FAILURE = 3  # distributed run: a rank died, hung or was stopped (partial file written)
+_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _byte_size(text: str) -> int:
+    """1048576, 64K, 1M, 4G, 4GiB, 512MB (binary multiples, as nccl-tests' -b/-e)."""
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B")
+    digits, suffix = (raw[:-1], raw[-1]) if raw[-1:] in "KMGT" and raw[-1:] else (raw, "")
+    try:
+        value = float(digits) * _SUFFIXES[suffix]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"expected a byte size like 1048576, 64K, 1M or 4G, got {text!r}") from None
+    if value < 1 or value != value:
+        raise argparse.ArgumentTypeError(f"byte size must be at least 1, got {text!r}")
+    return int(value)
+
+
+def _step_factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 1.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"step factor must be a number greater than 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _gpu_list(text: str) -> tuple[int, ...]:
@@ -47,40 +92,177 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--only", default=None, metavar="PATTERN", help="glob over case keys, e.g. 'matmul/bf16/*'")
     parser.add_argument("--out", default="results/runs", metavar="DIR", help="output folder (default: results/runs)")
     parser.add_argument("--label", default=None, metavar="TEXT", help="free-text label stored in the file")
+    parser.add_argument("--timeout", type=_seconds, default=300.0, metavar="SECONDS",
+                        help="distributed runs: how long any rank waits for a peer that makes no progress "
+                             "before the run stops, naming it (default: 300)")
+    parser.add_argument("--min-bytes", type=_byte_size, default=None, metavar="SIZE",
+                        help="collectives: smallest size S of the sweep, e.g. 1K, 1M (default per mode)")
+    parser.add_argument("--max-bytes", type=_byte_size, default=None, metavar="SIZE",
+                        help="collectives: largest size S of the sweep, e.g. 4G (GPU default reaches 4 GiB)")
+    parser.add_argument("--step-factor", type=_step_factor, default=None, metavar="F",
+                        help="collectives: multiply S by F between sizes (default per mode)")
+    parser.add_argument("--nproc", type=_positive_int, default=None, metavar="N",
+                        help="collectives without torchrun: start N local ranks (default: one per selected "
+                             "GPU; 1 on the CPU)")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.backend import resolve_device
-    from bench.runner import RunOptions, execute, plan
-    from results.store import save
-    from results.summary import make_console, print_summary
+    from rich.console import Console
 
-    console = make_console()
+    from bench import distributed
+    from bench.backend import resolve_device
+    from bench.registry import families
+    from bench.runner import RunOptions, execute, plan, scope_of
+    from results.store import save
+    from results.summary import print_summary
+
+    launch = distributed.detect()
+    lead = launch is None or launch.rank == 0  # only rank 0 talks and writes
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # logs and pipes: keep one row per case
+    if not lead:
+        console = Console(quiet=True)
     kind, note = resolve_device(args.device)
     if note:
         console.print(note)
     if kind == "cpu" and args.gpus is not None:
         raise UsageError("--gpus needs CUDA devices; the CPU backend has none")
+    if args.min_bytes is not None and args.max_bytes is not None and args.min_bytes > args.max_bytes:
+        raise UsageError(f"--min-bytes {args.min_bytes} is larger than --max-bytes {args.max_bytes}")
+    known = families()
+    grouped = any(scope_of(known[name]) == "group" for name in args.suites)
+    if launch is not None and launch.launcher != "local" and args.nproc is not None:
+        raise UsageError("--nproc starts local ranks without torchrun; under torchrun use --nproc-per-node")
+    if launch is None and grouped:
+        nproc = args.nproc or (_selected_gpu_count(args.gpus) if kind == "cuda" else 1)
+        if nproc > 1:
+            if sys.argv[1:2] != ["run"]:
+                raise UsageError("starting local ranks needs the command line (run `tppbench run ...`)")
+            return distributed.launch_local(sys.argv[1:], nproc, args.timeout)
     options = RunOptions(backend_kind=kind, mode=args.mode, suites=args.suites, gpus=args.gpus,
-                         only=args.only, label=args.label, argv=tuple(sys.argv))
-    planned = plan(options)
-    total = sum(len(p.cases) for p in planned)
-    result = _execute_with_progress(console, options, planned, total, execute)
+                         only=args.only, label=args.label, argv=tuple(sys.argv), timeout_s=args.timeout,
+                         min_bytes=args.min_bytes, max_bytes=args.max_bytes, step_factor=args.step_factor)
+    session = None
+    if launch is not None or grouped:
+        session = _start_session(launch, kind, args)
+    try:
+        planned = plan(options, session)
+        total = sum(len(p.cases) for p in planned)
+        result = _execute_with_progress(console, options, planned, total, execute, session,
+                                        lambda partial: save(partial, args.out))
+    except BaseException as exc:
+        if session is None:
+            raise
+        _leave_after(exc, session, lead)
+        raise
+    run = result.run
+    aborted = session is not None and session.multi and not run.complete and not (
+        run.incomplete_reason or "").startswith("interrupted")
+    if not lead:
+        session.close(run.complete, run.incomplete_reason)
+        if not run.complete:
+            distributed.exit_now(EXIT_RANK_FAILURE)
+        return 0
     path = save(result, args.out)
     print_summary(result, console)
+    _print_p2p(result, console)
     console.print(f"wrote {path}")
-    if not result.run.complete:
-        console.print(f"[yellow]run incomplete: {result.run.incomplete_reason}[/]")
+    if session is not None:
+        session.close(run.complete, run.incomplete_reason)
+    if aborted:
+        print(f"tppbench: error: {run.incomplete_reason}; wrote what rank 0 measured to {path} "
+              "(marked incomplete)", file=sys.stderr)
+        distributed.exit_now(EXIT_RANK_FAILURE)
+    if not run.complete:
+        console.print(f"[yellow]run incomplete: {run.incomplete_reason}[/]")
         return EXIT_INTERRUPTED
     if any(m.status == "error" for m in result.measurements):
         return EXIT_CASE_ERRORS
     return 0
 
 
-def _execute_with_progress(console, options, planned, total, execute):
+def _leave_after(exc: BaseException, session, lead: bool) -> None:
+    """An exception outside the measuring loop in a session: tell the peers, and in a multi-rank
+    run leave at once (one line from rank 0, a traceback only for a bug), never hang at exit."""
+    import traceback
+
+    from bench import distributed
+    from results.errors import TppbenchError
+
+    reason = (f"{type(exc).__name__}: {exc}".splitlines() or ["?"])[0][:300]
+    if not isinstance(exc, distributed.RunAborted):
+        session.fail(reason)
+    session.close(False, reason)
+    if not session.multi:
+        return  # a world of one: the CLI reports it as usual
+    if isinstance(exc, (distributed.RunAborted, TppbenchError)):
+        if lead:
+            print(f"tppbench: error: {exc}", file=sys.stderr)
+        code = exc.exit_code if isinstance(exc, TppbenchError) else EXIT_RANK_FAILURE
+    elif isinstance(exc, KeyboardInterrupt):
+        code = EXIT_INTERRUPTED
+    else:
+        traceback.print_exc()
+        code = 1
+    distributed.exit_now(code)
+
+
+def _selected_gpu_count(gpus: tuple[int, ...] | None) -> int:
+    import torch
+
+    return len(gpus) if gpus is not None else torch.cuda.device_count()
+
+
+def _start_session(launch, kind, args):
+    """Join (or, without torchrun, create a world of one) and return the started Session."""
+    from bench import distributed
+
+    device_index = None
+    if kind == "cuda":
+        import torch
+
+        chosen = list(args.gpus) if args.gpus is not None else list(range(torch.cuda.device_count()))
+        local = launch.local_rank if launch is not None else 0
+        if local >= len(chosen):
+            raise UsageError(f"local rank {local} has no GPU: {len(chosen)} selected (fewer ranks per node, or --gpus)")
+        device_index = chosen[local]
+    session = distributed.Session(launch, kind, args.timeout, device_index)
+    try:
+        return session.start()
+    except distributed.RunAborted as exc:
+        print(f"tppbench: error: {exc}", file=sys.stderr)
+        distributed.exit_now(EXIT_RANK_FAILURE)
+
+
+def _print_p2p(result, console) -> None:
+    if any(m.benchmark == "p2p" and "src" in m.params for m in result.measurements):
+        from bench.kernels.p2p import matrix_tables
+
+        for table in matrix_tables(result):
+            console.print(table)
+
+
+def _execute_with_progress(console, options, planned, total, execute, session=None, save_partial=None):
+    kwargs = {"session": session, "save_partial": save_partial}
+    if session is not None and session.rank != 0:
+        return execute(options, planned, **kwargs)
     if not console.is_terminal:
-        return execute(options, planned)
+        if session is None or session.world_size == 1:
+            return execute(options, planned, **kwargs)
+        done = [0]
+
+        def logged(m):  # a distributed run's log: one line per case from rank 0
+            done[0] += 1
+            from results.summary import display_rate
+
+            value, unit = display_rate(m)
+            busbw = f", busbw {m.busbw / 1e9:.4g} GB/s" if m.busbw is not None else ""
+            status = f"{value} {unit}{busbw}" if m.status == "ok" else f"{m.status}: {m.reason}"
+            print(f"[{done[0]}/{total}] {m.key}: {status}", flush=True)
+
+        return execute(options, planned, on_done=logged, **kwargs)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -91,4 +273,5 @@ def _execute_with_progress(console, options, planned, total, execute):
             where = "cpu" if device_index is None else f"gpu{device_index}"
             progress.update(task, description=f"{where} {case.key}")
 
-        return execute(options, planned, on_start=started, on_done=lambda m: progress.advance(task))
+        return execute(options, planned, on_start=started, on_done=lambda m: progress.advance(task),
+                       **kwargs)

@@ -1,0 +1,138 @@
+"""Every catalog part under every regime, against the reference's classifications and figures
+(../shared/reference/regulations.md §7.2-7.3)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from thresholds.check import check_subject
+from thresholds.load import PACKAGE_DIR, load_catalog, load_rules
+from thresholds.subjects import catalog_subject
+
+TODAY = datetime.date(2026, 11, 26)
+RULES = load_rules(PACKAGE_DIR / "rules")
+DEVICE_REGIMES = ("us-2022-10", "us-2023-10", "us-2026-01")
+A, A1, A2 = "3A090.a", "3A090.a.1", "3A090.a.2"
+NOT, IND = "not_controlled", "indeterminate"
+
+# id: (2022 outcome/paragraph, 2023 outcome/paragraph, 2023 exemption, inside the 2026 band)
+EXPECTED = {
+    "a100-sxm": (A, A1, None, True),
+    "a100-sxm-40gb": (A, A1, None, True),
+    "a100-pcie": (A, A1, None, True),
+    "a100-pcie-40gb": (A, A1, None, True),
+    "a800-sxm": (NOT, A1, None, True),        # NVLink 400 + PCIe 64 = 464 < 600 in 2022; a.1 from 2023
+    "a800-pcie": (NOT, A1, None, True),
+    "a800-pcie-40gb": (NOT, A1, None, True),
+    "h100-sxm": (A, A1, None, True),
+    "h100-pcie": (A, A1, None, True),
+    "h800-sxm": (NOT, A1, None, True),        # 400 + 128 = 528 < 600
+    "h800-pcie": (NOT, A1, None, True),
+    "h20": (NOT, NOT, None, True),            # below every 3A090 band
+    "l20": (NOT, NOT, None, True),            # PD 3.14 just below b.2's 3.2
+    "l40s": (NOT, A1, None, True),            # 2022: I/O 64
+    "l4": (NOT, A2, None, True),              # density
+    "rtx-4090": (NOT, A1, None, True),        # non-datacenter a.1: NAC
+    "rtx-4090-d": (NOT, NOT, "Note 2 to 3A090", True),
+    "h200": (A, A1, None, True),              # inside the 2026 band
+    "b200": (A, A1, None, False),             # outside: TPP 36,000, DRAM 7.7-8 TB/s
+    "mi250x": (A, A1, None, True),
+    "mi300x": (A, A1, None, True),            # 20,919 < 21,000
+    "mi308x": (IND, IND, None, None),         # specs unpublished
+    "gaudi2": (A, A1, None, True),
+    "gaudi3": (A, A1, None, False),           # TPP 29,360 >= 21,000
+    "ascend-910b": (IND, A2, None, True),     # FP16 280-400: TPP 4,480-6,400 straddles 4,800; PD >= 6.7
+}
+
+# id: (TPP, PD, 2022 I/O, DRAM) as in the reference's §7.2 table (ranges as (lo, hi); None = n/p)
+FIGURES = {
+    "a100-sxm": (4992, 6.04, 664, 2039), "a800-sxm": (4992, 6.04, 464, 2039),
+    "h100-sxm": (15832, 19.45, 1028, 3350), "h100-pcie": (12104, 14.87, 728, 2000),
+    "h800-sxm": (15832, 19.45, 528, 3350), "h800-pcie": (12104, 14.87, 528, 2000),
+    "h20": (2368, 2.91, 1028, 4000), "l40s": (5864, 9.64, 64, 864), "l4": (1940, 6.59, 64, 300),
+    "rtx-4090": (5284.8, 8.69, 64, 1008), "rtx-4090-d": (4707.2, 7.74, 64, 1008),
+    "h200": (15832, 19.45, 1028, 4800), "b200": (36000, (22.11, 22.5), 1928, (7700, 8000)),
+    "mi250x": (6128, (3.88, 4.23), 864, 3277), "mi300x": (20919.2, (8.72, 20.57), 1024, 5300),
+    "gaudi2": (6920, None, 664, 2460), "gaudi3": (29360, None, 1328, 3700),
+    "ascend-910b": ((4480, 6400), (6.73, 9.62), None, (800, 1600)),
+    "l20": (1913.6, 3.14, 64, 864),  # reference 1,912 from FP8; FP32 59.8 x 32 = 1,913.6 is the max
+}
+
+
+def test_catalog_has_every_reference_part():
+    ids = {p.id for p in load_catalog(PACKAGE_DIR / "devices")}
+    assert set(EXPECTED) == ids
+    assert len(ids) >= 22
+
+
+def _checked(part_id: str):
+    part = next(p for p in load_catalog(PACKAGE_DIR / "devices") if p.id == part_id)
+    return check_subject(catalog_subject(part), RULES, TODAY, 10.0)
+
+
+@pytest.mark.parametrize("part_id", sorted(EXPECTED))
+def test_classification_under_every_regime(part_id):
+    y2022, y2023, exemption, band = EXPECTED[part_id]
+    verdicts = {v.rule_set: v for v in _checked(part_id).verdicts}
+    assert set(verdicts) == {r.id for r in RULES}
+    for want, got in ((y2022, verdicts["us-2022-10"]), (y2023, verdicts["us-2023-10"])):
+        if want in (NOT, IND):
+            assert (got.outcome, got.paragraph) == (want, None), got.reason
+        else:
+            assert (got.outcome, got.paragraph) == ("controlled", want), got.reason
+    assert verdicts["us-2023-10"].exemption == exemption
+    assert verdicts["us-2026-01"].met is band
+    # 3A090.c covers HBM stacks, never a GPU package
+    assert verdicts["us-2024-12"].applicable is False and verdicts["us-2024-12"].outcome == NOT
+    for rule_id in ("us-eo14110", "us-2024-09-nprm", "us-2025-01-diffusion", "eu-ai-act-51", "us-outbound-850"):
+        assert verdicts[rule_id].applicable is False and verdicts[rule_id].outcome == NOT
+    for v in verdicts.values():
+        assert v.outcome in ("controlled", "not_controlled", "indeterminate")
+        assert v.basis == "peak-declared" and v.reason
+
+
+def _close(got, want, rel=0.002):
+    if want is None:
+        return got is None
+    if got is None:
+        return False
+    if isinstance(want, tuple):
+        return abs(got.lo - want[0]) <= rel * want[0] + 0.006 and abs(got.hi - want[1]) <= rel * want[1] + 0.006
+    return got.is_point and abs(got.lo - want) <= rel * want + 0.006
+
+
+@pytest.mark.parametrize("part_id", sorted(FIGURES))
+def test_figures_match_the_reference_table(part_id):
+    tpp, pd, io, dram = FIGURES[part_id]
+    m = catalog_subject(next(p for p in load_catalog(PACKAGE_DIR / "devices") if p.id == part_id)).primary
+    assert _close(m.get("tpp").value, tpp), m.get("tpp").value
+    assert _close(m.get("performance_density").value, pd), m.get("performance_density").value
+    assert _close(m.get("io_bidirectional_gbs").value, io), m.get("io_bidirectional_gbs").value
+    assert _close(m.get("memory_bandwidth_gbs").value, dram), m.get("memory_bandwidth_gbs").value
+
+
+def test_licence_notes_follow_the_datacenter_flag():
+    rtx = {v.rule_set: v for v in _checked("rtx-4090").verdicts}["us-2023-10"]
+    assert any("NAC: yes for 3A090.a if the item is not designed" in n for n in rtx.licence_notes)
+    h100 = {v.rule_set: v for v in _checked("h100-sxm").verdicts}["us-2023-10"]
+    assert not any("NAC: yes" in n for n in h100.licence_notes)
+    assert any("D:1, D:4 or D:5" in n for n in h100.licence_notes)
+
+
+def test_near_limits_in_the_catalog():
+    by = {v.rule_set: v for v in _checked("l20").verdicts}
+    assert by["us-2023-10"].near_limit and by["us-2023-10"].nearest.threshold == 3.2  # PD 3.14 vs 3.2
+    by = {v.rule_set: v for v in _checked("mi300x").verdicts}
+    assert by["us-2026-01"].near_limit and by["us-2026-01"].nearest.threshold == 21000
+    by = {v.rule_set: v for v in _checked("rtx-4090-d").verdicts}
+    assert round(by["us-2023-10"].nearest.margin_pct, 1) == -1.9  # 4,707.2 vs 4,800
+
+
+def test_ranges_decide_only_when_the_whole_range_agrees():
+    by = {v.rule_set: v for v in _checked("ascend-910b").verdicts}
+    v = by["us-2023-10"]
+    assert "3A090.a.1" in v.paragraphs_undecided  # 4,480-6,400 straddles 4,800
+    assert v.paragraph == "3A090.a.2"  # but PD 6.73-9.62 >= 5.92 with TPP >= 1,600 decides
+    assert by["us-2022-10"].outcome == IND  # I/O unpublished

@@ -1,0 +1,279 @@
+"""`tppbench check | devices | rules | whatif`: output shapes, exit codes, the library entry points,
+and that thresholds/ never imports torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from thresholds.report_data import catalog_points, check_subjects
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = str(REPO / "tests" / "data" / "thresholds" / "example-part.toml")
+
+
+def run_json(capsys, args: list[str]) -> tuple[int, dict]:
+    rc = main(args)
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def _in_process(args: list[str], capsys) -> tuple[int, str]:
+    """(exit code, stderr) of `tppbench ARGS` run in this process (argparse errors exit via SystemExit)."""
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def _cli(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+
+
+# --------------------------------------------------------------------------- check
+
+
+def test_check_json_shape_on_spec_file(capsys):
+    rc, doc = run_json(capsys, ["check", SPEC, "--json", "--rules", "us-2022-10,us-2023-10"])
+    assert rc == 0
+    (s,) = doc["subjects"]
+    assert s["subject"] == "Example part"
+    assert s["metrics"]["tpp"] == {**s["metrics"]["tpp"], "value": 4992.0, "basis": "peak-declared"}
+    assert s["metrics"]["performance_density"]["value"] == pytest.approx(6.04, abs=0.01)
+    assert s["metrics"]["io_bidirectional_gbs"]["value"] == 464.0
+    v2022, v2023 = s["verdicts"]
+    assert v2022 == {**v2022, "rule_set": "us-2022-10", "basis": "peak-declared", "outcome": "not_controlled",
+                     "paragraph": None, "near_limit": True}
+    assert v2022["nearest"] == {**v2022["nearest"], "metric": "tpp", "threshold": 4800.0, "value": 4992.0,
+                                "margin_pct": 4.0}
+    assert v2023["outcome"] == "controlled" and v2023["paragraph"] == "3A090.a.1" and v2023["near_limit"]
+    assert "TPP 4,992 >= 4,800 -> 3A090.a.1" in v2023["reason"]
+
+
+def test_check_text_on_catalog_id(capsys):
+    assert main(["check", "h100-sxm", "--as-of", "2026-11-26"]) == 0
+    out = capsys.readouterr().out
+    for words in ("NVIDIA H100 SXM5", "15,832", "19.45", "peak-declared", "CONTROLLED  3A090.a.1",
+                  "TPP 15,832 >= 4,800 -> 3A090.a.1", "nearest threshold", "margin", "licence:",
+                  "us-2026-01", "inside case-by-case review band", "[V]"):
+        assert words in out, words
+    assert "us-2022-10" not in out  # superseded: not a default regime in 2026
+
+
+def test_default_regimes_follow_as_of(capsys):
+    _, doc = run_json(capsys, ["check", "a800-sxm", "--json", "--as-of", "2023-01-01"])
+    ids = [v["rule_set"] for v in doc["subjects"][0]["verdicts"]]
+    assert ids == ["us-2022-10"]
+    assert doc["subjects"][0]["verdicts"][0]["outcome"] == "not_controlled"
+    _, doc = run_json(capsys, ["check", "a800-sxm", "--json", "--as-of", "2024-06-01"])
+    ids = [v["rule_set"] for v in doc["subjects"][0]["verdicts"]]
+    assert ids == ["us-eo14110", "us-2023-10"]
+    _, doc = run_json(capsys, ["check", "a800-sxm", "--json", "--rules", "all"])
+    assert len(doc["subjects"][0]["verdicts"]) == 9
+
+
+def test_check_several_subjects(capsys):
+    _, doc = run_json(capsys, ["check", "h20", "l4", SPEC, "--json", "--rules", "us-2023-10"])
+    assert [s["subject"] for s in doc["subjects"]] == ["NVIDIA H20", "NVIDIA L4", "Example part"]
+    assert [s["verdicts"][0]["paragraph"] for s in doc["subjects"]] == [None, "3A090.a.2", "3A090.a.1"]
+
+
+def test_fail_on_controlled_exit_codes(capsys):
+    assert main(["check", "h100-sxm", "--fail-on", "controlled"]) == 3
+    assert main(["check", "h20", "--fail-on", "controlled"]) == 0
+    assert main(["check", "h100-sxm", "--json", "--fail-on", "controlled"]) == 3
+    capsys.readouterr()
+
+
+def test_near_option_changes_near_limit(capsys):
+    _, doc = run_json(capsys, ["check", SPEC, "--json", "--rules", "us-2022-10", "--near", "3"])
+    assert doc["subjects"][0]["verdicts"][0]["near_limit"] is False
+
+
+@pytest.mark.parametrize("args, words", [
+    (["check", "h100-sxm", "--near", "abc"], "--near"),
+    (["check", "h100-sxm", "--near", "-1"], "--near"),
+    (["check", "h100-sxm", "--as-of", "2026-13-01"], "--as-of"),
+    (["check", "h100-sxm", "--rules", "us-1999"], "us-1999"),
+    (["check", "h100-sxm", "--fail-on", "everything"], "--fail-on"),
+    (["check"], "SUBJECT"),
+    (["devices", "--as-of", "yesterday"], "--as-of"),
+    (["rules", "--verbose"], "--verbose"),
+    (["whatif", "l4", "--count", "0"], "--count"),
+])
+def test_bad_options_exit_2_one_line(args, words, capsys):
+    code, err = _in_process(args, capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["check", "h999"], "unknown subject 'h999'"),
+    (["check", "missing.json"], "missing.json: no such file"),
+    (["whatif", "nothing-here"], "unknown subject"),
+    (["whatif", "l4", "--measured", "missing.json"], "missing.json"),
+])
+def test_data_errors_exit_1_one_line(args, words, capsys):
+    code, err = _in_process(args, capsys)
+    assert code == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tppbench: error: ") and words in lines[0]
+
+
+def test_errors_have_no_traceback_in_a_real_process():
+    for args, code in ((["check", "h100-sxm", "--rules", "nope"], 2), (["check", "h999"], 1)):
+        proc = _cli(args)
+        assert proc.returncode == code and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def test_devices_table_reproduces_reference_classifications(capsys):
+    assert main(["devices"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0]
+    names = header.split()
+    assert names[-4:] == ["us-2022-10", "us-2023-10", "us-2024-12", "us-2026-01"]
+    starts = [header.index(n) for n in names]
+
+    def cells(part_id):
+        row = next(line for line in lines if line.split() and line.split()[0] == part_id)
+        bounds = zip(starts, [*starts[1:], None])
+        return dict(zip(names, (row[a:b].strip() for a, b in bounds)))
+
+    assert cells("a800-sxm")["us-2022-10"] == "not~" and cells("a800-sxm")["us-2023-10"] == "3A090.a.1~"
+    assert cells("a100-sxm")["us-2022-10"] == "3A090.a~"
+    assert cells("h20")["us-2023-10"] == "not~" and cells("h20")["TPP"] == "2,368"
+    assert cells("l4")["us-2023-10"] == "3A090.a.2"
+    assert cells("rtx-4090-d")["us-2023-10"] == "not (Note 2)~" and cells("rtx-4090-d")["DC"] == "no"
+    assert cells("rtx-4090")["us-2023-10"] == "3A090.a.1"
+    assert cells("h200")["us-2026-01"] == "inside" and cells("b200")["us-2026-01"] == "outside"
+    assert cells("h100-sxm")["us-2024-12"] == "n/a"
+    assert cells("mi308x")["us-2023-10"] == "?" and cells("mi308x")["TPP"] == "unknown"
+    assert cells("b200")["PD"] == "22.11-22.5"
+    assert sum(1 for line in lines[2:] if line and not line[0].isupper()) >= 22
+
+
+def test_devices_json_is_the_check_shape(capsys):
+    rc, doc = run_json(capsys, ["devices", "--json"])
+    assert rc == 0 and len(doc["subjects"]) >= 22
+    by = {s["catalog_id"]: s for s in doc["subjects"]}
+    assert {"subject", "metrics", "verdicts"} <= set(by["h100-sxm"])
+    verdicts = {v["rule_set"]: v for v in by["a800-pcie"]["verdicts"]}
+    assert verdicts["us-2022-10"]["outcome"] == "not_controlled"
+    assert verdicts["us-2023-10"]["paragraph"] == "3A090.a.1"
+    catalog_doc = check_subjects(["h100-sxm"], rules="us-2022-10,us-2023-10,us-2024-12,us-2026-01")
+    assert by["h100-sxm"]["verdicts"] == catalog_doc["subjects"][0]["verdicts"]
+
+
+def test_devices_as_of_limits_regimes(capsys):
+    _, doc = run_json(capsys, ["devices", "--json", "--as-of", "2023-01-01"])
+    assert {v["rule_set"] for s in doc["subjects"] for v in s["verdicts"]} == {"us-2022-10"}
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def test_rules_json(capsys):
+    rc, doc = run_json(capsys, ["rules", "--json"])
+    assert rc == 0
+    ids = [r["id"] for r in doc["rules"]]
+    assert {"us-2022-10", "us-2023-10", "us-2024-12", "us-2026-01", "us-2025-01-diffusion", "us-eo14110",
+            "us-2024-09-nprm", "eu-ai-act-51"} <= set(ids)
+    for r in doc["rules"]:
+        assert {"id", "title", "citation", "effective_from", "status"} <= set(r)
+    eo = next(r for r in doc["rules"] if r["id"] == "us-eo14110")
+    assert eo["status"] == "revoked" and eo["status_date"] == "2025-01-20"
+
+
+def test_rules_text(capsys):
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    assert "88 FR 73458" in out and "superseded" in out and "proposed 2024-09-11" in out
+
+
+# --------------------------------------------------------------------------- whatif
+
+
+def test_whatif_rtx_4090_in_its_own_terms(capsys):
+    assert main(["whatif", "rtx-4090"]) == 0
+    out = capsys.readouterr().out
+    # 5,284.8 TPP on 128 SMs: at most 116 SMs (116 x 41.29 = 4,789.6) or a clock below 2,289 MHz
+    assert "keep at most 116 of 128 SMs (disable 12 or more)" in out
+    assert "SM clock below 2,289 MHz" in out
+    assert "x0.908" in out
+
+
+def test_whatif_cluster_and_horizons(capsys):
+    assert main(["whatif", "h100-sxm", "--count", "60000"]) == 0
+    out = capsys.readouterr().out
+    assert "aggregate peak 1.187e20 op/s" in out  # 60,000 x 1.979e15
+    assert "meets s.4.2(b)(ii) computing cluster" not in out  # networking unknown: undecided
+    assert "INDETERMINATE" in out
+    for ops in ("1e23 op", "1e25 op", "1e26 op"):
+        assert ops in out
+    assert "9.7 d" in out  # 1e26 / 1.1874e20 / 86,400 = 9.75 days
+
+
+def test_whatif_spec_file(capsys):
+    assert main(["whatif", SPEC, "--count", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Example part" in out and "TPP >= 4,800" in out and "every dense rate more than 3.8% lower" in out
+
+
+# --------------------------------------------------------------------------- library and imports
+
+
+def test_report_data_matches_check_json(capsys):
+    rc, doc = run_json(capsys, ["check", "l4", SPEC, "--json", "--as-of", "2026-11-26"])
+    import datetime
+
+    assert check_subjects(["l4", SPEC], as_of=datetime.date(2026, 11, 26)) == doc
+
+
+def test_catalog_points():
+    points = {p["id"]: p for p in catalog_points()}
+    assert len(points) >= 22
+    h100 = points["h100-sxm"]
+    assert {"id", "name", "tpp", "performance_density", "datacenter"} <= set(h100)
+    assert (h100["tpp"], h100["performance_density"], h100["datacenter"]) == (15832.0, 19.4496, True)
+    assert points["gaudi3"]["performance_density"] is None
+    assert points["b200"]["performance_density_range"] == [22.113, 22.5]
+    json.dumps(list(points.values()))  # plain JSON-able
+
+
+def test_thresholds_never_imports_torch():
+    """Import thresholds and its commands module, run every handler: torch must not be loaded.
+    (bench.cli's parser also imports the other packages' command modules, so it is not used here.)"""
+    code = (
+        "import argparse, contextlib, io, json, sys\n"
+        "import thresholds, thresholds.commands, thresholds.report_data\n"
+        "parser = argparse.ArgumentParser()\n"
+        "thresholds.commands.register(parser.add_subparsers(dest='command'))\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    for argv in (['check', 'h100-sxm', '--json'], ['check', 'l4'], ['devices'], ['devices', '--json'],\n"
+        "                 ['rules'], ['rules', '--json'], ['whatif', 'l4', '--count', '8']):\n"
+        "        args = parser.parse_args(argv)\n"
+        "        args.handler(args)\n"
+        "    thresholds.report_data.check_subjects(['h100-sxm'])\n"
+        "    thresholds.report_data.catalog_points()\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_no_torch_import_in_thresholds_source():
+    for path in (REPO / "thresholds").rglob("*.py"):
+        text = path.read_text()
+        assert "import torch" not in text and "from torch" not in text, path

@@ -1,0 +1,66 @@
+"""`check` as a library: choose regimes, resolve subjects, evaluate every regime on every basis."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from thresholds.errors import RuleSelectionError
+from thresholds.evaluate import evaluate
+from thresholds.load import load_rules
+from thresholds.model import RuleSet, Subject, Verdict
+from thresholds.serialize import subject_json
+from thresholds.subjects import resolve
+
+
+@dataclass(frozen=True)
+class Checked:
+    subject: Subject
+    verdicts: tuple[Verdict, ...]
+
+
+def select_rules(spec: str | None, as_of: datetime.date) -> tuple[RuleSet, ...]:
+    """None: every regime in force on `as_of`; "all": every regime; else a comma-separated id list."""
+    rules = load_rules()
+    if spec is None:
+        return tuple(r for r in rules if r.in_force_on(as_of))
+    if spec.strip().lower() == "all":
+        return rules
+    by_id = {r.id: r for r in rules}
+    chosen = []
+    for raw in spec.split(","):
+        rule_id = raw.strip()
+        if not rule_id:
+            continue
+        if rule_id not in by_id:
+            raise RuleSelectionError(
+                f"argument --rules: unknown regime {rule_id!r} (known: {', '.join(by_id)}, or 'all')")
+        chosen.append(by_id[rule_id])
+    if not chosen:
+        raise RuleSelectionError("argument --rules: no regime named")
+    return tuple(dict.fromkeys(chosen))
+
+
+def check_subject(subject: Subject, rules: tuple[RuleSet, ...], as_of: datetime.date,
+                  near_pct: float) -> Checked:
+    verdicts = [
+        evaluate(rule, metrics, as_of=as_of, near_pct=near_pct)
+        for rule in rules
+        for metrics in subject.metric_sets
+    ]
+    return Checked(subject, tuple(verdicts))
+
+
+def run_check(subjects: list[str], rules: str | None, as_of: datetime.date | None,
+              near_pct: float) -> list[Checked]:
+    day = as_of or datetime.date.today()
+    chosen = select_rules(rules, day)
+    out = []
+    for text in subjects:
+        for subject in resolve(text):
+            out.append(check_subject(subject, chosen, day, near_pct))
+    return out
+
+
+def document(checked: list[Checked]) -> dict:
+    return {"subjects": [subject_json(c.subject, list(c.verdicts)) for c in checked]}

@@ -1,0 +1,229 @@
+"""Plain-text output of check, devices, rules and whatif."""
+
+from __future__ import annotations
+
+import datetime
+
+from thresholds.check import Checked
+from thresholds.model import MetricValue, RuleSet, Verdict
+from thresholds.serialize import DISPLAY_METRICS
+from thresholds.text import LABELS, SUFFIX, num, tags_text, value_text
+from thresholds.whatif import WhatIf
+
+OUTCOME_WORDS = {"controlled": "CONTROLLED", "not_controlled": "not controlled", "indeterminate": "INDETERMINATE"}
+METRIC_TITLES = {
+    "tpp": "TPP",
+    "performance_density": "performance density (TPP/mm2)",
+    "io_bidirectional_gbs": "I/O bidirectional (GB/s)",
+    "memory_bandwidth_gbs": "memory bandwidth (GB/s)",
+    "datacenter": "datacenter part",
+}
+
+
+def _table(rows: list[list[str]], header: list[str]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return lines
+
+
+def _metric_cell(mv: MetricValue) -> str:
+    text = value_text(mv.value)
+    if mv.value is not None and "R" in mv.tags:
+        text += " (unverified)"
+    return text
+
+
+def _source_cell(mv: MetricValue) -> str:
+    if mv.value is None:
+        return mv.missing or ""
+    return f"{mv.source} {tags_text(mv.tags)}".strip()
+
+
+def verdict_lines(v: Verdict, indent: str = "    ", shown: set[str] | None = None) -> list[str]:
+    """Lines for one verdict; notes and licence notes already in `shown` are not repeated."""
+    shown = set() if shown is None else shown
+    head = f"{v.basis:<14} {OUTCOME_WORDS[v.outcome]}"
+    if v.effect != "controlled" and v.applicable:
+        head = f"{v.basis:<14} {'informational (' + v.effect + ')'}"
+        if v.met is None:
+            head += ": INDETERMINATE"
+    if v.paragraph:
+        head += f"  {v.paragraph}"
+    lines = [indent + head, f"{indent}  {v.reason}"]
+    if v.nearest is not None:
+        n = v.nearest
+        lines.append(
+            f"{indent}  nearest threshold: {LABELS.get(n.metric, n.metric)} {n.comparator} {num(n.threshold)}"
+            f"{SUFFIX.get(n.metric, '')} ({n.paragraph}), value {num(n.value)}, margin {n.margin_pct:+.1f}%"
+            + ("  NEAR LIMIT" if v.near_limit else ""))
+    for note in v.licence_notes:
+        if note not in shown:
+            shown.add(note)
+            lines.append(f"{indent}  licence: {note}")
+    for note in v.notes:
+        if note not in shown:
+            shown.add(note)
+            lines.append(f"{indent}  note: {note}")
+    return lines
+
+
+def render_check(checked: list[Checked], rules: tuple[RuleSet, ...], as_of: datetime.date) -> str:
+    out: list[str] = []
+    by_id = {r.id: r for r in rules}
+    for item in checked:
+        s = item.subject
+        out.append(f"== {s.name}  ({s.kind} {s.ref})")
+        if s.match:
+            out.append(f"   catalog: {s.part_id}, matched by {s.match}")
+        rows = []
+        for ms in s.metric_sets:
+            for m in DISPLAY_METRICS:
+                mv = ms.get(m)
+                rows.append([METRIC_TITLES[m], _metric_cell(mv), ms.basis, _source_cell(mv)])
+        out.extend("   " + line for line in _table(rows, ["metric", "value", "basis", "source"]))
+        shown: set[str] = set()
+        for note in (*s.notes, *(n for ms in s.metric_sets for n in ms.notes)):
+            if note not in shown:
+                shown.add(note)
+                out.append(f"   note: {note}")
+        for gap in s.gaps:
+            out.append(f"   gap: {gap}")
+        current = None
+        for v in item.verdicts:
+            if v.rule_set != current:
+                current = v.rule_set
+                licence_shown = set(shown)
+                rule = by_id[v.rule_set]
+                state = "in force" if v.in_force else f"{rule.status}, not in force on {as_of}"
+                out.append(f"  {rule.id} ({state}): {rule.title}")
+                if not v.applicable:
+                    out.append(f"    {v.reason}")
+                    continue
+            if v.applicable:
+                out.extend(verdict_lines(v, shown=licence_shown))
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def cell(v: Verdict) -> str:
+    if not v.applicable:
+        return "n/a"
+    if v.effect == "band":
+        text = {True: "inside", False: "outside", None: "?"}[v.met]
+    elif v.outcome == "controlled":
+        text = v.paragraph or "controlled"
+    elif v.outcome == "indeterminate":
+        text = "?"
+    else:
+        text = "not (Note 2)" if v.exemption and "Note 2" in v.exemption else "not"
+    return text + ("~" if v.near_limit else "")
+
+
+def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...]) -> str:
+    header = ["id", "TPP", "PD", "I/O GB/s", "DRAM GB/s", "DC", *[r.id for r in rules]]
+    rows = []
+    for item in checked:
+        m = item.subject.primary
+        verdicts = {v.rule_set: v for v in item.verdicts}
+        rows.append([
+            item.subject.ref,
+            value_text(m.get("tpp").value), value_text(m.get("performance_density").value),
+            value_text(m.get("io_bidirectional_gbs").value), value_text(m.get("memory_bandwidth_gbs").value),
+            value_text(m.get("datacenter").value),
+            *[cell(verdicts[r.id]) if r.id in verdicts else "" for r in rules],
+        ])
+    lines = _table(rows, header)
+    lines += [
+        "",
+        "Peak-declared figures from thresholds/devices/*.toml (a-b: published range; ? = indeterminate, "
+        "e.g. a figure is unpublished or a range straddles a threshold; ~ = a threshold within 10%; "
+        "n/a = the regime has no device-level threshold; inside/outside = informational band).",
+        "Regimes with only cluster, model or allocation thresholds: see `tppbench rules` and `tppbench whatif`.",
+        "Details and sources: tppbench check ID [--json].",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _clauses_text(p) -> str:
+    def one(c) -> str:
+        if isinstance(c.value, bool):
+            return f"{c.metric} is {'true' if c.value else 'false'}"
+        return f"{c.metric} {c.comparator} {num(float(c.value))} {c.unit}"
+
+    return (" and " if p.combine == "all" else " or ").join(one(c) for c in p.clauses)
+
+
+def render_rules(rules: tuple[RuleSet, ...], as_of: datetime.date) -> str:
+    rows = []
+    for r in rules:
+        start = r.effective_from.isoformat() if r.effective_from else f"proposed {r.proposed_on}"
+        end = r.status_date.isoformat() if r.status_date else ""
+        rows.append([r.id, "yes" if r.in_force_on(as_of) else "no", r.status, start, end,
+                     ", ".join(r.scopes()), r.citation])
+    lines = _table(rows, ["id", f"in force {as_of}", "status", "from", "until", "scope", "citation"])
+    lines.append("")
+    for r in rules:
+        lines.append(f"{r.id}: {r.title}")
+        for p in r.paragraphs:
+            lines.append(f"  {p.label} [{p.scope}, {p.effect}]: {_clauses_text(p)} {tags_text(p.tags)}".rstrip())
+        for e in r.exemptions:
+            lines.append(f"  exemption {e.label}: {_clauses_text(e)} {tags_text(e.tags)}".rstrip())
+        if r.status_note:
+            lines.append(f"  status: {r.status_note}")
+    return "\n".join(lines) + "\n"
+
+
+def _days(days: float | None) -> str:
+    if days is None:
+        return "-"
+    if days < 1:
+        return f"{days * 24:,.1f} h"
+    if days >= 365 * 2:
+        return f"{days:,.0f} d ({days / 365.25:,.1f} years)"
+    return f"{days:,.1f} d"
+
+
+def render_whatif(w: WhatIf) -> str:
+    s = w.subject
+    out = [f"== {s.name}  ({s.kind} {s.ref}), {w.count} device(s)",
+           f"Headroom on the {w.basis} basis (factor = threshold / value; < 1: above the threshold):"]
+    rows = []
+    for h in w.headroom:
+        rows.append([
+            f"{LABELS[h.metric]} {h.comparator} {num(h.threshold)}{SUFFIX.get(h.metric, '')}",
+            value_text(h.value), f"x{h.factor:.3f}", "at/above" if h.at_or_above else "below",
+            "; ".join(h.where),
+        ])
+    if rows:
+        out.extend("  " + line for line in _table(rows, ["threshold", "value", "factor", "now", "where"]))
+    else:
+        out.append("  none: no figure on which a device threshold is written is known for this subject")
+    for h in w.headroom:
+        if h.own_terms:
+            out.append(f"  {LABELS[h.metric]} {h.comparator} {num(h.threshold)}: " + "; ".join(h.own_terms))
+    out.append("")
+    peak = f"{num(w.peak_ops_per_s)} op/s ({w.peak_precision} dense peak)" if w.peak_ops_per_s else "unknown"
+    out.append(f"Per device: peak {peak}; measured "
+               + (f"{num(w.measured_ops_per_s)} op/s ({w.measured_precision}, {w.measured_source})"
+                  if w.measured_ops_per_s else "none"))
+    if w.peak_ops_per_s:
+        out.append(f"{w.count} device(s): aggregate peak {num(w.peak_ops_per_s * w.count)} op/s"
+                   + (f", measured {num(w.measured_ops_per_s * w.count)} op/s" if w.measured_ops_per_s else ""))
+    for v in w.cluster_verdicts:
+        out.append(f"  {v.rule_set} ({v.status}):")
+        out.extend(verdict_lines(v, "    "))
+    if w.devices_to_reach:
+        out.append("Devices to reach each cluster / allocation threshold:")
+        out.extend(f"  {line}" for line in w.devices_to_reach)
+    out.append("")
+    out.append(f"Training compute horizons for {w.count} device(s) (days of continuous running at the "
+               f"fastest dense precision: peak {w.peak_precision or '-'}, measured {w.measured_precision or '-'}):")
+    rows = [[f"{num(h.ops)} op", _days(h.days_at_peak), _days(h.days_at_measured), "; ".join(h.where)]
+            for h in w.horizons]
+    out.extend("  " + line for line in _table(rows, ["threshold", "at peak", "at measured", "where"]))
+    for note in w.notes:
+        out.append(f"note: {note}")
+    return "\n".join(out).rstrip() + "\n"
