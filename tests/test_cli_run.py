@@ -111,3 +111,11 @@ def test_python_dash_m_is_the_same_entry():
     same = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert proc.returncode == same.returncode == 0
     assert proc.stdout.replace("__main__.py", "tppbench") == same.stdout
+
+
+def test_commands_that_only_read_never_import_torch():
+    code = ("import sys; from bench.cli import main; rc = main(['rules']); "
+            "assert rc == 0, rc; heavy = [m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
