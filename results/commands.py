@@ -1,5 +1,267 @@
-"""Sub-commands (filled in by their issue)."""
+"""`tppbench compare`, `tppbench fleet` and `tppbench report`: parse -> call -> render -> exit code.
+
+Handlers import their modules (pandas, matplotlib, scipy) lazily, so other sub-commands never
+load them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
+
+from results.compare import CHANGES  # light: no pandas, scipy or matplotlib at import
+
+if TYPE_CHECKING:
+    import datetime
+
+EXIT_FAIL_ON = 3  # compare --fail-on matched at least one row
 
 
-def register(subparsers):
-    return None
+def register(subparsers: Any) -> None:
+    _register_compare(subparsers)
+    _register_fleet(subparsers)
+    _register_report(subparsers)
+
+
+# --------------------------------------------------------------------------- option types
+
+
+def _factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 1.0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 1, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _changes(text: str) -> tuple[str, ...]:
+    wanted = tuple(part.strip() for part in text.split(",") if part.strip())
+    bad = [w for w in wanted if w not in CHANGES]
+    if bad or not wanted:
+        raise argparse.ArgumentTypeError(
+            f"unknown classification {', '.join(bad) or repr(text)} (choose from {', '.join(CHANGES)})"
+        )
+    return wanted
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _register_compare(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="compare result files case by case (ratio of medians + significance)",
+        description="Align CURRENT runs with BASE by case key and classify each case: improved, "
+        "regressed, unchanged, noisy, new, missing, incomparable. BASE may be a result file, "
+        "ref:auto (the committed reference for the CURRENT device model) or ref:NAME.",
+    )
+    p.add_argument("base", metavar="BASE", help="result file, ref:auto or ref:NAME")
+    p.add_argument("current", metavar="CURRENT", nargs="+", help="result files, folders or globs")
+    p.add_argument("--factor", type=_factor, default=1.05,
+                   help="ratio of medians that counts as a change (default 1.05 = 5%%)")
+    p.add_argument("--alpha", type=_probability, default=0.05,
+                   help="significance level of the test on raw samples (default 0.05)")
+    p.add_argument("--fail-on", type=_changes, default=(), metavar="CHANGE[,CHANGE]",
+                   help=f"exit {EXIT_FAIL_ON} if any case is classified so (e.g. regressed)")
+    p.add_argument("--reference-dir", metavar="DIR",
+                   help="folder of reference result files for ref:* (default $TPPBENCH_REFERENCE_DIR "
+                   "or the package's results/reference/)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print Markdown (for pull requests)")
+    p.set_defaults(handler=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from results import baseline, store
+    from results.compare import Named, compare
+    from results.render import markdown, text
+
+    currents = [Named(str(p), store.load(p)) for p in store.discover(args.current)]
+    base = baseline.resolve(args.base, currents, baseline.reference_dir(args.reference_dir))
+    comparison = compare(base, currents, factor=args.factor, alpha=args.alpha)
+    if args.json:
+        sys.stdout.write(json.dumps(comparison.to_dict(), indent=1, allow_nan=False) + "\n")
+    elif args.markdown:
+        sys.stdout.write(markdown.comparison(comparison))
+    else:
+        sys.stdout.write(text.comparison(comparison))
+    return EXIT_FAIL_ON if args.fail_on and comparison.any_of(args.fail_on) else 0
+
+
+# --------------------------------------------------------------------------- fleet
+
+
+def _register_fleet(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "fleet",
+        help="statistics and outliers over many result files (hosts, GPUs, runs)",
+        description="Load every result file under PATH (files, folders, globs) into one table, one "
+        "row per measurement; print per-metric statistics per device model, outlier GPUs and "
+        "hosts, and the slowest GPU of each host. Files are only read, never modified.",
+    )
+    p.add_argument("paths", metavar="PATH", nargs="+", help="result files, folders or globs")
+    p.add_argument("--outliers", choices=("robust-z", "pct-below"), default="robust-z",
+                   help="outlier rule: robust z-score (default) or percent below the fleet median")
+    p.add_argument("--threshold", type=_positive, default=None,
+                   help="outlier threshold: |z| for robust-z (default 3.5), percent for pct-below "
+                   "(default 10)")
+    p.add_argument("--csv", metavar="FILE", help="write the per-measurement table as CSV")
+    p.add_argument("--parquet", metavar="FILE",
+                   help="write the per-measurement table as Parquet (needs pyarrow: tppbench[parquet])")
+    p.add_argument("--strict", action="store_true", help="a bad result file is fatal (default: skip it)")
+    p.add_argument("--top", type=int, default=20, metavar="N",
+                   help="rows shown per outlier / slowest-GPU table (default 20)")
+    p.set_defaults(handler=run_fleet)
+
+
+def run_fleet(args: argparse.Namespace) -> int:
+    if args.parquet and not _has_module("pyarrow"):
+        from results.errors import UsageError
+
+        raise UsageError("--parquet needs pyarrow: pip install 'tppbench[parquet]' (or use --csv)")
+    from results.errors import TppbenchError
+    from results.fleet import DEFAULT_THRESHOLD, OutlierRule, analyze
+    from results.frame import load_frame
+    from results.render import text
+
+    def report(problem: Any) -> None:
+        print(f"tppbench: skipped {problem}", file=sys.stderr)
+
+    loaded = load_frame(args.paths, strict=args.strict, on_problem=report)
+    if loaded.files_read == 0:
+        raise TppbenchError(f"no readable result files in {' '.join(args.paths)}")
+    threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD[args.outliers]
+    analysis = analyze(loaded.frame, OutlierRule(args.outliers, threshold))
+    sys.stdout.write(text.fleet(analysis, loaded.files_read, len(loaded.problems), top=max(args.top, 0)))
+    if args.csv:
+        path = write_atomically(args.csv, lambda h: analysis.rows.to_csv(h, index=False))
+        print(f"wrote {path}")
+    if args.parquet:
+        path = write_atomically(args.parquet, lambda h: analysis.rows.to_parquet(h, index=False))
+        print(f"wrote {path}")
+    return 0
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _date(text: str) -> "datetime.date":
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-01-31, got {text!r}") from None
+
+
+def _register_report(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="one self-contained HTML (or Markdown) report: threshold map, peaks, bandwidth, verdicts",
+        description="Write one self-contained HTML file (figures inline, no network access, opens "
+        "offline) with the TPP/performance-density map and the 2023 3A090 regions, measured versus "
+        "datasheet peak, bandwidth, verdicts per regime and telemetry/context. --markdown prints a "
+        "text variant instead.",
+    )
+    p.add_argument("files", metavar="FILE", nargs="+", help="result files, folders or globs")
+    p.add_argument("-o", "--output", metavar="OUT", help="where to write the report (required for HTML)")
+    p.add_argument("--markdown", action="store_true",
+                   help="Markdown instead of HTML (to stdout, or to -o OUT)")
+    p.add_argument("--rules", metavar="IDS",
+                   help="regimes: default those in force on --as-of; 'all'; or comma-separated ids")
+    p.add_argument("--as-of", type=_date, metavar="DATE", help="date for regimes in force (default today)")
+    p.add_argument("--near-pct", type=_positive, default=10.0,
+                   help="a verdict within this percent of a threshold is 'near limit' (default 10)")
+    p.add_argument("--title", help="report title (default 'tppbench report')")
+    p.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from results.errors import UsageError
+
+    if not args.markdown and not args.output:
+        raise UsageError("report: -o OUT is required for the HTML report (or use --markdown)")
+    from results import report, store
+
+    paths = [str(p) for p in store.discover(args.files)]
+    data = report.build(paths, rules=args.rules, as_of=args.as_of, near_pct=args.near_pct,
+                        title=args.title)
+    if args.markdown:
+        from results.render import markdown
+
+        text = markdown.report(data)
+        if not args.output:
+            sys.stdout.write(text)
+            return 0
+    else:
+        from results.render import html
+
+        text = html.render(data, html.figures_for(data))
+    path = write_atomically(args.output, lambda h: h.write(text.encode("utf-8")))
+    print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- output files
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]) -> Path:
+    """Write an output file (CSV, Parquet, report) via temp file + rename in the same folder.
+
+    `write` gets the open binary handle. A failure leaves any existing file untouched."""
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        from results.errors import UsageError
+
+        raise UsageError(f"{target}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target

@@ -45,6 +45,7 @@ def save(result: RunResult, folder: str | os.PathLike[str]) -> Path:
     payload = json.dumps(to_dict(result), indent=1, allow_nan=False) + "\n"
     fd, tmp_name = tempfile.mkstemp(prefix=".tppbench-", suffix=".tmp", dir=folder)
     try:
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; result files are shared
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(payload)
             handle.flush()
@@ -53,6 +54,12 @@ def save(result: RunResult, folder: str | os.PathLike[str]) -> Path:
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _link_unique(tmp: Path, wanted: Path) -> Path:

@@ -36,6 +36,7 @@ def test_names_sort_in_time_and_never_overwrite(tmp_path):
     assert second.name == "20261126T010203Z_gpu-node-7_test-cpu-2.json"
     assert first.read_text() == second.read_text()
     assert sorted(p.name for p in tmp_path.iterdir())[-1] == later.name
+    assert first.stat().st_mode & 0o044 == 0o044 or os.umask(os.umask(0)) & 0o044  # readable by others
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):

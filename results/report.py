@@ -1,0 +1,207 @@
+"""Everything `tppbench report` shows, as data: one frozen ReportData built from result files,
+the thresholds package's verdicts (`thresholds.report_data`) and its catalog. No formatting here.
+
+Sections: (1) TPP versus performance-density map with the 2023 rule's 3A090.a / .b regions,
+(2) measured versus datasheet peak per precision, (3) bandwidth (device memory, host link,
+peer-to-peer), (4) verdicts per regime, (5) telemetry notes and run context. The records live in
+`results.report_model`, the sections read from result files in `results.report_sections`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from results import report_sections as sections
+from results import store
+from results.report_model import INF, MapPoint, Region, ReportData, Subject, VerdictRow
+
+MAP_RULE_SET = "us-2023-10"
+BASES = ("peak-declared", "peak-derived", "measured")
+
+# Fallback only when the thresholds package cannot give its rule data: the Oct 2023 AC/S IFR
+# (88 FR 73458) ECCN 3A090 bands, ../shared/reference/regulations.md section 2.1.
+#   (label, TPP from, TPP below, PD from, PD below)
+REFERENCE_REGIONS = (
+    ("3A090.a.1", 4800.0, INF, 0.0, INF),
+    ("3A090.a.2", 1600.0, INF, 5.92, INF),
+    ("3A090.b.1", 2400.0, 4800.0, 1.6, 5.92),
+    ("3A090.b.2", 1600.0, INF, 3.2, 5.92),
+)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build(
+    paths: Sequence[str],
+    *,
+    rules: str | None = None,
+    as_of: datetime.date | None = None,
+    near_pct: float = 10.0,
+    title: str | None = None,
+    check: Any = None,
+    catalog: Any = None,
+) -> ReportData:
+    """Load the files, ask `thresholds` for verdicts and catalog, assemble the report's data.
+
+    `check` / `catalog` stand in for thresholds.report_data's functions (tests)."""
+    if check is None or catalog is None:
+        from thresholds import report_data
+
+        check = check or report_data.check_subjects
+        catalog = catalog or report_data.catalog_points
+    day = as_of or datetime.date.today()
+    loaded = [(str(p), store.load(p)) for p in paths]
+    doc = check([s for s, _ in loaded], rules=rules, as_of=day, near_pct=near_pct)
+    by_ref = {s.get("ref"): s for s in doc.get("subjects", [])}
+    regions, regions_source = map_regions()
+
+    subjects: list[Subject] = []
+    points: list[MapPoint] = []
+    verdicts: list[VerdictRow] = []
+    for source, result in loaded:
+        many = len(result.devices) > 1
+        for device in result.devices:
+            entry = by_ref.get(f"{source}#{device.index}", {})
+            subject = Subject(
+                id=f"s{len(subjects) + 1}", source=source, host=device.host or result.run.host,
+                device_index=device.index, device_name=device.name,
+                label=f"{device.name} on {device.host or result.run.host}" + (f" gpu{device.index}" if many else ""),
+                catalog_id=entry.get("catalog_id"), match=entry.get("match"),
+                notes=tuple(str(n) for n in entry.get("notes", ())),
+            )
+            subjects.append(subject)
+            points.extend(_subject_points(subject, entry, regions))
+            verdicts.extend(_verdicts(subject, entry))
+    points = _dedupe(points)
+    cat_points, off_map = _catalog_points(catalog(), regions)
+    return ReportData(
+        title=title or "tppbench report",
+        generated_utc=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        as_of=day.isoformat(), sources=tuple(s for s, _ in loaded), subjects=tuple(subjects),
+        regions=regions, regions_source=regions_source, map_points=tuple(points) + cat_points,
+        off_map=off_map,
+        precision=tuple(sections.precision(loaded, lambda s, i: _ratio_to_peak(by_ref.get(f"{s}#{i}", {})))),
+        bandwidth=tuple(sections.bandwidth(loaded)), peers=tuple(sections.peers(loaded)),
+        verdicts=tuple(verdicts), telemetry=tuple(sections.telemetry(loaded)),
+        contexts=tuple(sections.context(s, r) for s, r in loaded), near_pct=near_pct,
+    )
+
+
+def map_regions() -> tuple[tuple[Region, ...], str]:
+    """The 2023 rule's device paragraphs as rectangles, from the thresholds rule data."""
+    try:
+        from thresholds.load import load_rules
+
+        rule = next(r for r in load_rules() if r.id == MAP_RULE_SET)
+    except (ImportError, StopIteration):
+        return tuple(Region(*r) for r in REFERENCE_REGIONS), "reference/regulations.md section 2.1"
+    regions = []
+    for paragraph in rule.paragraphs:
+        bounds = {"tpp": [0.0, INF], "performance_density": [0.0, INF]}
+        usable = paragraph.combine == "all"
+        for clause in paragraph.clauses:
+            if clause.metric not in bounds or isinstance(clause.value, bool):
+                usable = False
+                continue
+            if clause.comparator == ">=":
+                bounds[clause.metric][0] = float(clause.value)
+            elif clause.comparator == "<":
+                bounds[clause.metric][1] = float(clause.value)
+            else:
+                usable = False
+        if usable:
+            regions.append(Region(paragraph.label, *bounds["tpp"], *bounds["performance_density"]))
+    return tuple(regions), f"thresholds rule data {MAP_RULE_SET} ({rule.citation})"
+
+
+def _in_regions(regions: Iterable[Region], tpp: float, pd: float | None) -> tuple[str, ...]:
+    if pd is None:
+        return ()
+    return tuple(r.label for r in regions if r.contains(tpp, pd))
+
+
+def _subject_points(subject: Subject, entry: Mapping[str, Any], regions: Sequence[Region]) -> list[MapPoint]:
+    out = []
+    for basis, metrics in (entry.get("metrics_by_basis") or {}).items():
+        tpp = _value(metrics.get("tpp"))
+        if tpp is None:
+            continue
+        pd = _value(metrics.get("performance_density"))
+        out.append(MapPoint(f"{subject.device_name} ({basis})", tpp, pd, basis,
+                            regions=_in_regions(regions, tpp, pd)))
+    return out
+
+
+def _value(metric: Any) -> float | None:
+    if not isinstance(metric, Mapping):
+        return None
+    value = metric.get("value")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _dedupe(points: list[MapPoint]) -> list[MapPoint]:
+    """One point per (label, kind) for declared/derived peaks; measured points kept per device."""
+    seen: set[tuple] = set()
+    out = []
+    for p in points:
+        ident = (p.label, p.kind, p.tpp, p.pd)
+        if ident not in seen:
+            seen.add(ident)
+            out.append(p)
+    return out
+
+
+def _catalog_points(raw: Iterable[Mapping[str, Any]], regions: Sequence[Region]) -> tuple[tuple[MapPoint, ...], tuple[str, ...]]:
+    points, off = [], []
+    for part in raw:
+        tpp = part.get("tpp")
+        pd = part.get("performance_density")
+        name = str(part.get("name") or part.get("id"))
+        if tpp is None:
+            off.append(f"{name} (no published TPP)")
+            continue
+        if pd is None:
+            off.append(f"{name} (TPP {tpp:,.0f}; die area unpublished)")
+            continue
+        rng = part.get("performance_density_range")
+        points.append(MapPoint(name, float(tpp), float(pd), "catalog",
+                               pd_range=tuple(rng) if rng else None,
+                               regions=_in_regions(regions, float(tpp), float(pd))))
+    return tuple(points), tuple(off)
+
+
+def _verdicts(subject: Subject, entry: Mapping[str, Any]) -> list[VerdictRow]:
+    rows = []
+    for v in entry.get("verdicts", ()):
+        nearest = v.get("nearest") or None
+        words = ""
+        if nearest:
+            words = (f"{nearest.get('metric')} {_num(nearest.get('value'))} vs "
+                     f"{nearest.get('comparator', '')} {_num(nearest.get('threshold'))} "
+                     f"({_signed(nearest.get('margin_pct'))}, {nearest.get('paragraph') or '-'})")
+        rows.append(VerdictRow(
+            subject=subject.id, rule_set=str(v.get("rule_set")), basis=str(v.get("basis")),
+            outcome=str(v.get("outcome")), paragraph=v.get("paragraph"),
+            applicable=bool(v.get("applicable", True)), in_force=v.get("in_force"),
+            near_limit=bool(v.get("near_limit")), nearest=words, reason=str(v.get("reason") or ""),
+        ))
+    return rows
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _signed(value: Any) -> str:
+    return f"{value:+.1f}%" if isinstance(value, (int, float)) else "-"
+
+def _ratio_to_peak(entry: Mapping[str, Any]) -> dict[str, float]:
+    """thresholds' measured/peak ratio per precision (its measured TPP inputs)."""
+    measured = (entry.get("metrics_by_basis") or {}).get("measured") or {}
+    inputs = (measured.get("tpp") or {}).get("inputs") or {}
+    ratios = inputs.get("ratio_to_peak") or {}
+    return {str(k): float(v) for k, v in ratios.items() if isinstance(v, (int, float)) and v > 0}

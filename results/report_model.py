@@ -1,0 +1,141 @@
+"""The records `tppbench report` shows: frozen, units in names, built by `results.report`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle of the TPP x performance-density plane: tpp_min <= TPP < tpp_max, likewise PD."""
+
+    label: str  # "3A090.a.1"
+    tpp_min: float
+    tpp_max: float
+    pd_min: float
+    pd_max: float
+
+    @property
+    def group(self) -> str:  # "3A090.a" | "3A090.b"
+        return self.label.rsplit(".", 1)[0] if self.label.count(".") >= 2 else self.label
+
+    def contains(self, tpp: float, pd: float) -> bool:
+        return self.tpp_min <= tpp < self.tpp_max and self.pd_min <= pd < self.pd_max
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One measured device of one result file."""
+
+    id: str  # "s1", "s2", ... (stable within a report)
+    source: str
+    host: str
+    device_index: int
+    device_name: str
+    label: str  # "NVIDIA H100 80GB HBM3 on host-a gpu0"
+    catalog_id: str | None
+    match: str | None
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MapPoint:
+    label: str
+    tpp: float
+    pd: float | None  # None: no die area, so no place on the PD axis
+    kind: str  # "catalog" | one of BASES
+    pd_range: tuple[float, float] | None = None
+    regions: tuple[str, ...] = ()  # the 2023 paragraphs the point falls in
+
+
+@dataclass(frozen=True)
+class PrecisionBar:
+    group: str  # "<device model> in <file>" (median over that file's devices of the model)
+    precision: str
+    measured: float  # flop/s or op/s
+    measured_min: float
+    measured_max: float
+    devices: int
+    peak: float | None  # datasheet (declared) dense peak, same unit
+    unit: str  # "flop/s" | "op/s"
+
+    @property
+    def percent_of_peak(self) -> float | None:
+        return 100.0 * self.measured / self.peak if self.peak else None
+
+
+@dataclass(frozen=True)
+class BandwidthBar:
+    group: str
+    benchmark: str  # "memory" | "hostlink"
+    variant: str
+    rate: float  # byte/s, median over the group's devices
+    rate_min: float
+    rate_max: float
+    devices: int
+    convention: str
+
+
+@dataclass(frozen=True)
+class PeerMatrix:
+    group: str
+    variant: str
+    devices: tuple[int, ...]
+    values: tuple[tuple[float | None, ...], ...]  # byte/s, [src][dst]
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    subject: str  # Subject.id
+    rule_set: str
+    basis: str
+    outcome: str
+    paragraph: str | None
+    applicable: bool
+    in_force: bool | None
+    near_limit: bool
+    nearest: str  # in words: "performance_density 19.45 vs >= 5.92 (+228.5%)"
+    reason: str
+
+
+@dataclass(frozen=True)
+class CaseTelemetry:
+    source: str
+    device: str
+    key: str
+    flags: tuple[str, ...]
+    sm_clock_mhz: tuple[float, float, float] | None  # min, mean, max
+    power_w_mean: float | None
+    temperature_c_max: float | None
+    throttle_reasons: tuple[str, ...]
+    unavailable: str | None  # why there is no telemetry
+
+
+@dataclass(frozen=True)
+class RunContext:
+    source: str
+    run: tuple[tuple[str, str], ...]  # (field, value) in display order
+    devices: tuple[tuple[tuple[str, str], ...], ...]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    title: str
+    generated_utc: str
+    as_of: str
+    sources: tuple[str, ...]
+    subjects: tuple[Subject, ...]
+    regions: tuple[Region, ...]
+    regions_source: str
+    map_points: tuple[MapPoint, ...]  # subjects' points first, then catalog parts
+    off_map: tuple[str, ...]  # catalog parts without a performance density
+    precision: tuple[PrecisionBar, ...]
+    bandwidth: tuple[BandwidthBar, ...]
+    peers: tuple[PeerMatrix, ...]
+    verdicts: tuple[VerdictRow, ...]
+    telemetry: tuple[CaseTelemetry, ...]
+    contexts: tuple[RunContext, ...]
+    near_pct: float
