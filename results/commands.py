@@ -10,14 +10,11 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
+from results.argtypes import bounded, iso_date
 from results.compare import CHANGES  # light: no pandas, scipy or matplotlib at import
-
-if TYPE_CHECKING:
-    import datetime
 
 EXIT_FAIL_ON = 3  # compare --fail-on matched at least one row
 
@@ -31,34 +28,9 @@ def register(subparsers: Any) -> None:
 # --------------------------------------------------------------------------- option types
 
 
-def _factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 1.0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number greater than 1, got {text}")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+_factor = bounded(float, above=1.0, expected="a finite number greater than 1")
+_probability = bounded(float, above=0.0, below=1.0, expected="a number between 0 and 1")
+_positive = bounded(float, above=0.0, expected="a positive number")
 
 
 def _changes(text: str) -> tuple[str, ...]:
@@ -179,13 +151,7 @@ def _has_module(name: str) -> bool:
 # --------------------------------------------------------------------------- report
 
 
-def _date(text: str) -> "datetime.date":
-    import datetime
-
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date like 2026-01-31, got {text!r}") from None
+_date = iso_date
 
 
 def _register_report(subparsers: Any) -> None:
@@ -239,29 +205,15 @@ def run_report(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- output files
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]) -> Path:
-    """Write an output file (CSV, Parquet, report) via temp file + rename in the same folder.
+    """Write an output file (CSV, Parquet, report) atomically, replacing an older one.
 
     `write` gets the open binary handle. A failure leaves any existing file untouched."""
     target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
+    if not target.parent.is_dir():
         from results.errors import UsageError
 
-        raise UsageError(f"{target}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+        raise UsageError(f"{target}: folder {target.parent} does not exist")
+    from results.atomic import publish_replace
+
+    return publish_replace(target, write)

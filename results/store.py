@@ -11,10 +11,10 @@ import glob
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from results.atomic import publish_new
 from results.errors import ResultFileError
 from results.schema import SCHEMA_VERSION, RunResult, SchemaError, from_dict, to_dict
 
@@ -36,42 +36,14 @@ def file_name(result: RunResult) -> str:
 
 
 def save(result: RunResult, folder: str | os.PathLike[str]) -> Path:
-    """Write `result` into `folder` atomically (temp file + link) and return the new path.
+    """Write `result` into `folder` atomically and return the new path.
 
     Never overwrites: an existing name gets a numeric suffix. A crash mid-write leaves at most a
     hidden `.tmp` file, never a partial result file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(to_dict(result), indent=1, allow_nan=False) + "\n"
-    fd, tmp_name = tempfile.mkstemp(prefix=".tppbench-", suffix=".tmp", dir=folder)
-    try:
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; result files are shared
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return _link_unique(Path(tmp_name), folder / file_name(result))
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def _link_unique(tmp: Path, wanted: Path) -> Path:
-    stem, suffix = wanted.stem, wanted.suffix
-    for attempt in range(1, 10_000):
-        target = wanted if attempt == 1 else wanted.with_name(f"{stem}-{attempt}{suffix}")
-        try:
-            os.link(tmp, target)  # atomic, and fails instead of replacing an existing file
-            return target
-        except FileExistsError:
-            continue
-    raise ResultFileError(wanted, "could not find a free file name")
+    payload = (json.dumps(to_dict(result), indent=1, allow_nan=False) + "\n").encode("utf-8")
+    return publish_new(folder / file_name(result), lambda handle: handle.write(payload))
 
 
 def load(path: str | os.PathLike[str]) -> RunResult:

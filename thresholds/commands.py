@@ -9,34 +9,14 @@ import argparse
 import datetime
 import json
 
+from results.argtypes import bounded, iso_date
+
 EXIT_CONTROLLED = 3
 
 
-def _date(text: str) -> datetime.date:
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
-
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid percentage {text!r}") from None
-    if not 0 <= value < 1e6:
-        raise argparse.ArgumentTypeError(f"percentage must be >= 0, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid count {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"count must be >= 1, got {text!r}")
-    return value
+_date = iso_date
+_percent = bounded(float, at_least=0.0, below=1e6, expected="a percentage >= 0")
+_count = bounded(int, at_least=1, expected="a count >= 1")
 
 
 def register(subparsers) -> None:

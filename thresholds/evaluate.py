@@ -244,7 +244,6 @@ def _undecided_text(judged) -> str:
 
 
 def _informational_reason(judged, met, first_met) -> str:
-    label = judged[0][0].label
     inside = "inside" if judged[0][0].effect == "band" else "meets"
     outside = "outside" if judged[0][0].effect == "band" else "does not meet"
     if met:
