@@ -46,7 +46,7 @@ def register(benchmark: Benchmark) -> Benchmark:
 
 def _load_builtin() -> None:
     # Importing a kernels module registers its families (one registration line each).
-    from bench.kernels import hostlink, matmul, memory  # noqa: F401
+    from bench.kernels import collectives, hostlink, matmul, memory, p2p  # noqa: F401
 
 
 def families() -> dict[str, Benchmark]:

@@ -3,21 +3,35 @@
 One failing case (out of memory, unsupported dtype, kernel error) becomes a status=error record
 and the run goes on; Ctrl-C stops the loop and the run is returned marked incomplete, so the
 caller can still save everything measured so far.
+
+Families have a scope (`Benchmark.scope`, default "device"):
+- "device" (matmul, memory, hostlink): planned per device; in a distributed run each rank measures
+  its own GPU, and the ranks of one node take turns (GPUs one after another, as in one process,
+  so no two ranks share the host link or the CPU while measuring);
+- "host" (p2p): planned once per host over its GPUs (`plan_cases(backend, PlanContext)`), run by
+  local rank 0 after every local rank finished its device cases;
+- "group" (collectives): every rank runs every case in lockstep after a sync that checks that all
+  ranks planned the same cases; rank 0 keeps the records.
+Then every rank sends its records and DeviceInfo to rank 0 (`Session.gather`), and families with
+a `derive(measurements, run_host)` (p2p's aggregate I/O) add records computed from the others.
+A RunAborted (a rank died or hung, or SIGTERM) ends the loop like Ctrl-C: incomplete, with the reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fnmatch
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 
+from bench import distributed
 from bench.backend import Backend, make_backend
 from bench.measurement import not_run
 from bench.probe import probe_cpu_device, probe_cuda_device, probe_host
-from bench.registry import Benchmark, Case, select
+from bench.registry import Benchmark, Case, families, select
 from bench.telemetry import TelemetrySampler, throttle_flags
 from results.errors import UsageError
 from results.schema import DeviceInfo, Measurement, RunInfo, RunResult
@@ -32,6 +46,23 @@ class RunOptions:
     only: str | None = None
     label: str | None = None
     argv: tuple[str, ...] = ()
+    timeout_s: float = distributed.DEFAULT_TIMEOUT_S  # distributed runs: bound on any wait for a rank
+    min_bytes: int | None = None  # collectives size sweep (None: the mode's default)
+    max_bytes: int | None = None
+    step_factor: float | None = None
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What host- and group-scope families plan from (`plan_cases(backend, ctx)`)."""
+
+    kind: str
+    mode: str
+    gpus: tuple[int, ...]  # GPUs of this host the process may use (host scope)
+    world_size: int
+    min_bytes: int | None = None
+    max_bytes: int | None = None
+    step_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +70,8 @@ class PlannedDevice:
     backend: Backend
     info: DeviceInfo
     cases: tuple[tuple[Benchmark, Case], ...]
+    phase: str = "device"  # "device" | "host" | "group"
+    warm_up: bool = True
 
 
 CaseStarted = Callable[[Case, int | None], None]
@@ -49,28 +82,62 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def device_indices(options: RunOptions) -> list[int | None]:
+def scope_of(bench: Benchmark) -> str:
+    return getattr(bench, "scope", "device")
+
+
+def device_indices(options: RunOptions, session: distributed.Session | None = None) -> list[int | None]:
     if options.backend_kind == "cpu":
         return [None]
     count = torch.cuda.device_count()
     if options.gpus is None:
-        return list(range(count))
-    missing = [g for g in options.gpus if not 0 <= g < count]
-    if missing:
-        raise UsageError(f"--gpus: no GPU with index {missing[0]} (visible GPUs: 0..{count - 1})")
-    return list(options.gpus)
+        chosen = list(range(count))
+    else:
+        missing = [g for g in options.gpus if not 0 <= g < count]
+        if missing:
+            raise UsageError(f"--gpus: no GPU with index {missing[0]} (visible GPUs: 0..{count - 1})")
+        chosen = list(options.gpus)
+    if session is not None and session.multi:  # one GPU per rank: the LOCAL_RANK-th selected GPU
+        if session.local_rank >= len(chosen):
+            raise UsageError(f"local rank {session.local_rank} has no GPU: {len(chosen)} selected on "
+                             f"host {session.host} (fewer ranks per node, or --gpus)")
+        return [chosen[session.local_rank]]
+    return chosen
 
 
-def plan(options: RunOptions) -> list[PlannedDevice]:
+def host_gpus(options: RunOptions) -> tuple[int, ...]:
+    if options.backend_kind != "cuda":
+        return ()
+    return tuple(options.gpus) if options.gpus is not None else tuple(range(torch.cuda.device_count()))
+
+
+def plan(options: RunOptions, session: distributed.Session | None = None) -> list[PlannedDevice]:
+    known = families()
+    scoped = {scope: [s for s in options.suites if scope_of(known[s]) == scope]
+              for scope in ("device", "host", "group")}
     planned = []
-    for index in device_indices(options):
+    for index in device_indices(options, session):
         backend = make_backend(options.backend_kind, index or 0)
         info = probe_cpu_device() if index is None else probe_cuda_device(index)
-        cases = tuple(select(options.suites, backend, options.mode, options.only))
+        cases = tuple(select(scoped["device"], backend, options.mode, options.only)) if scoped["device"] else ()
         planned.append(PlannedDevice(backend, info, cases))
-    if options.only and not any(p.cases for p in planned):
+    first = planned[0]
+    ctx = PlanContext(kind=options.backend_kind, mode=options.mode, gpus=host_gpus(options),
+                      world_size=session.world_size if session else 1, min_bytes=options.min_bytes,
+                      max_bytes=options.max_bytes, step_factor=options.step_factor)
+    extra_phases = []
+    for phase in ("host", "group"):
+        cases = tuple((known[name], case) for name in scoped[phase]
+                      for case in known[name].plan_cases(first.backend, ctx)  # type: ignore[attr-defined]
+                      if options.only is None or fnmatch.fnmatchcase(case.key, options.only))
+        if cases:
+            extra_phases.append(PlannedDevice(first.backend, first.info, cases, phase=phase, warm_up=False))
+    if options.only and not any(p.cases for p in planned + extra_phases):
         raise UsageError(f"--only {options.only!r} matches no case of suites {','.join(options.suites)} "
                          "(case keys look like matmul/bf16/m=8192,n=8192,k=8192 or memory/copy/bytes=...)")
+    for extra in extra_phases:  # the host phase runs once per host: on local rank 0
+        if extra.phase == "group" or session is None or session.local_rank == 0:
+            planned.append(extra)
     return planned
 
 
@@ -94,37 +161,133 @@ def execute(
     planned: Sequence[PlannedDevice],
     on_start: CaseStarted | None = None,
     on_done: CaseDone | None = None,
+    session: distributed.Session | None = None,
+    save_partial: Callable[[RunResult], object] | None = None,
 ) -> RunResult:
+    """Run every planned case. In a distributed run this returns, on rank 0, the whole run (every
+    rank's records and devices) and, on other ranks, only their own part (not to be saved).
+    `save_partial` is what the session's watchdog calls with the partial result (rank 0) when
+    the main thread is stuck."""
     host = probe_host()
     started = utc_now()
     measurements: list[Measurement] = []
-    incomplete_reason = None
     total = sum(len(p.cases) for p in planned)
+    reason: str | None = None
+
+    def result(reason: str | None, records: Sequence[Measurement], devices: Sequence[DeviceInfo],
+               hosts: Sequence[str]) -> RunResult:
+        run = RunInfo(
+            **host, started_utc=started, finished_utc=utc_now(), mode=options.mode, argv=options.argv,
+            label=options.label, suites=options.suites, backend=options.backend_kind,
+            complete=reason is None, incomplete_reason=reason,
+            world_size=session.world_size if session else 1, hosts=tuple(dict.fromkeys(hosts)),
+        )
+        return RunResult(run=run, devices=_unique(devices), measurements=tuple(records))
+
+    own_devices = [p.info for p in planned]
+    if session is not None and session.multi and session.rank == 0 and save_partial is not None:
+        session.on_emergency = lambda reason: save_partial(result(
+            reason, [m for m in measurements if m.rank is None or m.rank == 0], own_devices, [session.host]))
     try:
-        for device in planned:
-            warm_up_device(device.backend, options.mode)
-            for bench, case in device.cases:
-                if on_start:
-                    on_start(case, device.backend.device_index)
-                measurement = run_case(bench, case, device.backend, device.info, options.mode)
-                measurements.append(measurement)
-                if on_done:
-                    on_done(measurement)
+        _execute_phases(options, planned, session, measurements, on_start, on_done)
     except KeyboardInterrupt:
-        incomplete_reason = f"interrupted (Ctrl-C) after {len(measurements)} of {total} cases"
-    run = RunInfo(
-        **host,
-        started_utc=started,
-        finished_utc=utc_now(),
-        mode=options.mode,
-        argv=options.argv,
-        label=options.label,
-        suites=options.suites,
-        backend=options.backend_kind,
-        complete=incomplete_reason is None,
-        incomplete_reason=incomplete_reason,
-    )
-    return RunResult(run=run, devices=tuple(p.info for p in planned), measurements=tuple(measurements))
+        reason = f"interrupted (Ctrl-C) after {len(measurements)} of {total} cases"
+    except distributed.RunAborted as exc:
+        reason = f"{exc} (after {len(measurements)} of {total} cases on rank {_rank(session)})"
+    records: list[Measurement] = list(measurements)
+    devices: list[DeviceInfo] = list(own_devices)
+    hosts = [host["host"]]
+    if session is not None and session.world_size > 1 and reason is None:
+        mine = [m for m in measurements if not _group_record(m) or session.rank == 0]
+        try:
+            parts = session.gather((mine, own_devices, session.host))
+        except distributed.RunAborted as exc:
+            reason, parts = f"{exc} (while gathering results to rank 0)", None
+        if parts is not None:
+            records = [m for part in parts for m in part[0]]
+            devices = [d for part in parts for d in part[1]]
+            hosts = [part[2] for part in parts]
+    if session is None or session.rank == 0:
+        known = families()
+        for name in options.suites:
+            derive = getattr(known[name], "derive", None)
+            if derive is not None:
+                records.extend(derive(records, str(host["host"])))
+    return result(reason, records, devices, hosts)
+
+
+def _execute_phases(options, planned, session, measurements, on_start, on_done) -> None:
+    multi = session is not None and session.multi
+    has_device_phase = any(p.cases for p in planned if p.phase == "device")
+    if multi and has_device_phase and session.local_rank > 0:
+        session.wait_local("device-done", session.local_rank - 1)  # a node's ranks take turns
+    device_phase_open = multi and has_device_phase
+    for device in planned:
+        if device_phase_open and device.phase != "device":
+            session.mark("device-done")
+            device_phase_open = False
+        if multi and device.phase == "host" and has_device_phase:  # p2p after every local GPU's turn
+            session.wait_local("device-done", session.local_world_size - 1)
+        if device.phase == "group" and session is not None:
+            _agree_on_plan(session, device.cases)
+        if device.warm_up:
+            warm_up_device(device.backend, options.mode)
+        backends: dict[int, Backend] = {}
+        for bench, case in device.cases:
+            if session is not None:
+                session.progress(case.key)
+            backend = _backend_for(device, case, options, backends)
+            if on_start:
+                on_start(case, backend.device_index)
+            measurement = run_case(bench, case, backend, device.info, options.mode)
+            if session is not None and session.world_size > 1:
+                measurement = dataclasses.replace(measurement, rank=session.rank, host=session.host)
+            measurements.append(measurement)
+            if on_done:
+                on_done(measurement)
+    if device_phase_open:
+        session.mark("device-done")
+
+
+def _agree_on_plan(session: distributed.Session, cases: Sequence[tuple[Benchmark, Case]]) -> None:
+    """Every rank must run the same collectives in the same order, or the group deadlocks."""
+    keys = "\n".join(case.key for _bench, case in cases)
+    plans = session.sync("group-plan", keys)
+    for rank, other in enumerate(plans):
+        if other != keys:
+            session.fail("ranks planned different collective cases")
+            mine, theirs = keys.split("\n"), other.split("\n")
+            diff = next((f"{a!r} vs {b!r}" for a, b in zip(mine, theirs) if a != b),
+                        f"{len(mine)} vs {len(theirs)} cases")
+            raise distributed.RankFailure(
+                f"rank {session.rank} and rank {rank} planned different collective cases ({diff}); "
+                "give every rank the same options (and the same --gpus count per node)")
+
+
+def _backend_for(device: PlannedDevice, case: Case, options: RunOptions, cache: dict[int, Backend]) -> Backend:
+    """Host-scope cases run on their source GPU (telemetry and timing follow it)."""
+    src = case.params.get("src") if device.phase == "host" else None
+    if src is None or options.backend_kind != "cuda" or src == device.backend.device_index:
+        return device.backend
+    if src not in cache:
+        cache[src] = make_backend(options.backend_kind, int(src))
+    return cache[src]
+
+
+def _group_record(m: Measurement) -> bool:
+    known = families()
+    return m.benchmark in known and scope_of(known[m.benchmark]) == "group"
+
+
+def _unique(devices: Sequence[DeviceInfo]) -> tuple[DeviceInfo, ...]:
+    seen: dict[tuple, DeviceInfo] = {}
+    for d in devices:
+        seen.setdefault((d.host, d.backend, d.index, d.uuid), d)
+    return tuple(seen.values())
+
+
+def _rank(session: distributed.Session | None) -> int:
+    return session.rank if session is not None else 0
 
 
 def warm_up_device(backend: Backend, mode: str) -> None:

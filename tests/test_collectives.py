@@ -128,9 +128,11 @@ def _run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args, needle", [
-    (("--step-factor", "1"), "step factor must be"),
+    (("--step-factor", "1"), "step factor greater than 1"),
     (("--min-bytes", "4K", "--max-bytes", "1K"), "larger than --max-bytes"),
     (("--min-bytes", "lots"), "byte size"),
+    (("--max-bytes", "inf"), "byte size"),
+    (("--max-bytes", "4X"), "byte size"),
     (("--timeout", "0"), "positive number of seconds"),
     (("--nproc", "0"), "positive integer"),
 ])

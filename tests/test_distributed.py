@@ -254,3 +254,28 @@ def test_a_rank_that_hangs_ends_the_run_within_the_timeout(tmp_path):
     assert run.finish(timeout=30) != 0
     _assert_partial_file(tmp_path, victim, "is stopped")
     assert not _leftovers(str(tmp_path))
+
+
+@pytest.mark.gpu
+def test_nccl_world_of_one_through_torchrun_on_a_gpu(tmp_path):
+    """GPU host only (skipped in CI; --require-gpu makes the skip a failure): the collective path
+    with NCCL at world size 1, and p2p's behaviour with the GPUs this host has."""
+    import torch
+
+    run = Launched([*TORCHRUN, "--nproc-per-node", "1", "--master-port", str(_free_port()), "-m", "bench", "run",
+                    "--device", "cuda", "--mode", "smoke", "--suite", "collectives,p2p", "--max-bytes", "8M",
+                    "--timeout", "120", "--out", str(tmp_path)])
+    assert run.finish(timeout=300) == 0, run.output
+    (path,) = tmp_path.glob("*.json")
+    result = load(path)
+    records = [m for m in result.measurements if m.benchmark == "collectives"]
+    assert {m.variant for m in records} == set(col.OPS)
+    for m in records:
+        assert m.status == "ok", (m.key, m.reason)
+        assert m.extra["backend"] == "nccl" and m.extra["nccl_version"] and m.timing.clock == "cuda_event"
+        assert m.busbw == pytest.approx(m.rate * col.busbw_factor(m.variant, 1))
+    peer = [m for m in result.measurements if m.benchmark == "p2p"]
+    if torch.cuda.device_count() < 2:
+        assert peer and all(m.status == "skipped" and "at least 2 GPUs" in m.reason for m in peer)
+    else:
+        assert all(m.status == "ok" for m in peer), [(m.key, m.reason) for m in peer if m.status != "ok"]

@@ -166,3 +166,30 @@ def test_p2p_records_keep_the_schema_round_trip():
     result = load(FIXTURE)
     again = from_dict(json.loads(json.dumps(to_dict(result))))
     assert [dataclasses.asdict(m) for m in again.measurements] == [dataclasses.asdict(m) for m in result.measurements]
+
+
+@pytest.mark.gpu
+def test_two_or_more_gpus_measure_the_matrix_and_the_aggregate(tmp_path, capsys):
+    """GPU host with 2+ GPUs only: every pair measured and verified, and aggregate_io is the sum
+    of the bidirectional peer records plus the host link."""
+    import torch
+
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs 2+ GPUs")
+    from bench.cli import main
+
+    code = main(["run", "--device", "cuda", "--mode", "smoke", "--suite", "hostlink,p2p", "--out", str(tmp_path)])
+    assert code == 0
+    (path,) = tmp_path.glob("*.json")
+    records = load(path).measurements
+    n = torch.cuda.device_count()
+    uni = [m for m in records if m.variant == "unidirectional"]
+    bi = [m for m in records if m.variant == "bidirectional"]
+    assert len(uni) == n * (n - 1) and len(bi) == n * (n - 1) // 2
+    assert all(m.status == "ok" and m.extra["path"] for m in uni + bi)
+    for agg in (m for m in records if m.variant == "aggregate_io"):
+        gpu = agg.device_index
+        peers = sum(m.rate for m in bi if gpu in (m.params["src"], m.params["dst"]))
+        link = next(m.rate for m in records if m.key.startswith("hostlink/bidirectional_pinned")
+                    and m.device_index == gpu)
+        assert agg.rate == pytest.approx(peers + link)

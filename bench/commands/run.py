@@ -3,59 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from bench.modes import MODES
+from results.argtypes import bounded
 from results.errors import UsageError
 
 DEFAULT_SUITES = ("matmul", "memory", "hostlink")
 EXIT_CASE_ERRORS = 4  # the file was written, but at least one case has status=error
 EXIT_INTERRUPTED = 130
-EXIT_RANK_FAILURE = 3  # distributed run: a rank died, hung or was stopped (partial file written)
+EXIT_RANK_FAILURE = 5  # distributed run: a rank died, hung or was stopped (partial file written)
 _SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def _byte_size(text: str) -> int:
+def _parse_bytes(text: str) -> int:
     """1048576, 64K, 1M, 4G, 4GiB, 512MB (binary multiples, as nccl-tests' -b/-e)."""
     raw = text.strip().upper().removesuffix("IB").removesuffix("B")
-    digits, suffix = (raw[:-1], raw[-1]) if raw[-1:] in "KMGT" and raw[-1:] else (raw, "")
-    try:
-        value = float(digits) * _SUFFIXES[suffix]
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(f"expected a byte size like 1048576, 64K, 1M or 4G, got {text!r}") from None
-    if value < 1 or value != value:
-        raise argparse.ArgumentTypeError(f"byte size must be at least 1, got {text!r}")
+    digits, suffix = (raw[:-1], raw[-1]) if raw[-1:] and raw[-1:] in "KMGT" else (raw, "")
+    value = float(digits) * _SUFFIXES[suffix]
+    if not math.isfinite(value):
+        raise ValueError(text)
     return int(value)
 
 
-def _step_factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 1.0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"step factor must be a number greater than 1, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0.0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+_byte_size = bounded(_parse_bytes, expected="a byte size like 1048576, 64K, 1M or 4G", at_least=1)
+_step_factor = bounded(float, expected="a step factor greater than 1", above=1.0)
+_seconds = bounded(float, expected="a positive number of seconds", above=0.0)
+_positive_int = bounded(int, expected="a positive integer", at_least=1)
 
 
 def _gpu_list(text: str) -> tuple[int, ...]:
@@ -115,15 +90,11 @@ def handle(args: argparse.Namespace) -> int:
     from bench.registry import families
     from bench.runner import RunOptions, execute, plan, scope_of
     from results.store import save
-    from results.summary import print_summary
+    from results.summary import make_console, print_summary
 
     launch = distributed.detect()
     lead = launch is None or launch.rank == 0  # only rank 0 talks and writes
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # logs and pipes: keep one row per case
-    if not lead:
-        console = Console(quiet=True)
+    console = make_console() if lead else Console(quiet=True)
     kind, note = resolve_device(args.device)
     if note:
         console.print(note)
@@ -136,7 +107,10 @@ def handle(args: argparse.Namespace) -> int:
     if launch is not None and launch.launcher != "local" and args.nproc is not None:
         raise UsageError("--nproc starts local ranks without torchrun; under torchrun use --nproc-per-node")
     if launch is None and grouped:
-        nproc = args.nproc or (_selected_gpu_count(args.gpus) if kind == "cuda" else 1)
+        gpus = _selected_gpu_count(args.gpus) if kind == "cuda" else None
+        nproc = args.nproc or gpus or 1
+        if gpus is not None and nproc > gpus:
+            raise UsageError(f"--nproc {nproc}: only {gpus} GPU(s) selected (one rank per GPU)")
         if nproc > 1:
             if sys.argv[1:2] != ["run"]:
                 raise UsageError("starting local ranks needs the command line (run `tppbench run ...`)")
@@ -162,9 +136,9 @@ def handle(args: argparse.Namespace) -> int:
         run.incomplete_reason or "").startswith("interrupted")
     if not lead:
         session.close(run.complete, run.incomplete_reason)
-        if not run.complete:
-            distributed.exit_now(EXIT_RANK_FAILURE)
-        return 0
+        # Multi-rank processes skip interpreter teardown: gloo's threads can abort it
+        # ("terminate called without an active exception"); nothing is left to write.
+        distributed.exit_now(0 if run.complete else EXIT_RANK_FAILURE)
     path = save(result, args.out)
     print_summary(result, console)
     _print_p2p(result, console)
@@ -177,10 +151,14 @@ def handle(args: argparse.Namespace) -> int:
         distributed.exit_now(EXIT_RANK_FAILURE)
     if not run.complete:
         console.print(f"[yellow]run incomplete: {run.incomplete_reason}[/]")
-        return EXIT_INTERRUPTED
-    if any(m.status == "error" for m in result.measurements):
-        return EXIT_CASE_ERRORS
-    return 0
+        code = EXIT_INTERRUPTED
+    elif any(m.status == "error" for m in result.measurements):
+        code = EXIT_CASE_ERRORS
+    else:
+        code = 0
+    if session is not None and session.multi:
+        distributed.exit_now(code)
+    return code
 
 
 def _leave_after(exc: BaseException, session, lead: bool) -> None:

@@ -1,0 +1,695 @@
+"""Multi-rank runs: the torch.distributed process group, rank liveness, and gathering to rank 0.
+
+How a run becomes distributed
+- Under `torchrun` (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT in the environment) every
+  rank starts a `Session`: NCCL on CUDA, gloo on the CPU, `init_process_group(timeout=--timeout)`.
+- Without torchrun, `tppbench run --suite collectives` on a host with several selected GPUs (or with
+  `--nproc N`) starts its own local group: `launch_local` runs N copies of the same command as
+  children with torchrun's environment variables, hosting the rendezvous TCPStore itself.
+- Otherwise the collectives run in a world of one, in-process (gloo or NCCL over a HashStore).
+
+Only rank 0 writes the result file; every rank sends it its measurements and DeviceInfo
+(`gather_object` over a gloo group, so it is CPU-side and bounded by the timeout on CUDA too).
+
+A rank that dies or hangs ends the run within a bounded time, with one message naming it
+- every collective call is bounded: gloo ops by the process-group timeout (`--timeout`); NCCL ops
+  are polled through CUDA events against the same deadline (the NCCL watchdog, at --timeout + 60 s,
+  is only the backstop);
+- phase boundaries are *progress-aware* syncs through the rendezvous store, not PG barriers: a
+  rank may wait there as long as the run makes progress (another node's p2p matrix may take
+  minutes), but it stops at once when a peer reports a failure, within `stale_s` when a peer's
+  heartbeat stops (dead or frozen), and after `--timeout` without any progress anywhere (hang);
+- every rank runs a heartbeat thread; rank 0 reads peers' heartbeats, status and pids to name the
+  culprit ("rank 1 (host h, pid 42) exited ...");
+- SIGTERM (torchrun stops all ranks when one fails) sets a flag that the main thread checks at safe
+  points, so rank 0 still writes what it measured, marked incomplete;
+- a watchdog thread is the last resort when the main thread is stuck in device code: after
+  2 x timeout + 60 s without progress (or 10 s after SIGTERM) it saves the partial result and exits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.distributed as dist
+
+DEFAULT_TIMEOUT_S = 300.0
+EXIT_RANK_FAILURE = 5  # the run stopped because a rank failed, hung or was stopped
+NCCL_TIMEOUT_MARGIN_S = 60.0  # NCCL's own watchdog fires this long after our deadline
+SIGTERM_GRACE_S = 10.0  # the watchdog's patience with a main thread that ignores SIGTERM
+LAUNCHER_ENV = "TPPBENCH_LAUNCHER"  # set to "local" in children started by launch_local
+
+_CURRENT: Session | None = None
+
+
+class RunAborted(BaseException):
+    """The distributed run cannot go on. A BaseException on purpose: it must pass through the
+    per-case error nets (which turn ordinary exceptions into status=error records)."""
+
+
+class RankFailure(RunAborted):
+    """A peer died, hung, was stopped, or reported a failure; the message names it."""
+
+
+class Terminated(RunAborted):
+    """This rank was asked to stop (SIGTERM from torchrun or from the local launcher)."""
+
+
+@dataclass(frozen=True)
+class LaunchEnv:
+    """What torchrun (or `launch_local`) put in the environment."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    local_world_size: int
+    node_rank: int
+    master_addr: str
+    master_port: int
+    launcher: str  # "torchrun" | "local" | "env"
+    restart: int = 0
+
+
+def detect(environ: Any = None) -> LaunchEnv | None:
+    """The launch environment, or None when this process was not started as one rank of many."""
+    env = os.environ if environ is None else environ
+    if "RANK" not in env or "WORLD_SIZE" not in env:
+        return None
+    try:
+        rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+        local_rank = int(env.get("LOCAL_RANK", rank))
+        local_world = int(env.get("LOCAL_WORLD_SIZE", world))
+        node_rank = int(env.get("GROUP_RANK", 0))
+        port = int(env.get("MASTER_PORT", "0"))
+        restart = int(env.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    except ValueError as exc:
+        from results.errors import UsageError
+
+        raise UsageError(f"bad torchrun environment: {exc}") from None
+    if not 0 <= rank < world:
+        from results.errors import UsageError
+
+        raise UsageError(f"bad torchrun environment: RANK={rank} with WORLD_SIZE={world}")
+    launcher = env.get(LAUNCHER_ENV) or ("torchrun" if "TORCHELASTIC_RUN_ID" in env else "env")
+    return LaunchEnv(rank, world, local_rank, local_world, node_rank,
+                     env.get("MASTER_ADDR", "127.0.0.1"), port, launcher, restart)
+
+
+def current() -> Session | None:
+    """The session of this process (set by `Session.start`), used by the collectives family."""
+    return _CURRENT
+
+
+def hostname() -> str:
+    return socket.gethostname() or "unknown"
+
+
+# --------------------------------------------------------------------------- the session
+
+
+class Session:
+    """One rank's view of the process group, its liveness channel and its failure handling."""
+
+    def __init__(self, launch: LaunchEnv | None, kind: str, timeout_s: float,
+                 device_index: int | None = None) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout_s}")
+        self.launch = launch
+        self.kind = kind
+        self.backend = "nccl" if kind == "cuda" else "gloo"
+        self.timeout_s = float(timeout_s)
+        self.device_index = device_index
+        self.rank = launch.rank if launch else 0
+        self.world_size = launch.world_size if launch else 1
+        self.local_rank = launch.local_rank if launch else 0
+        self.local_world_size = launch.local_world_size if launch else 1
+        self.node_rank = launch.node_rank if launch else 0
+        self.host = hostname()
+        self.pid = os.getpid()
+        self.hb_interval_s = min(1.0, max(0.1, self.timeout_s / 30))
+        self.stale_s = min(self.timeout_s, max(10 * self.hb_interval_s, 5.0))
+        self.poll_s = 0.02 * max(1.0, self.world_size / 16)
+        self.group: Any = None  # the measuring group (default group)
+        self.control: Any = None  # gloo group for CPU-side object traffic and MAX/MIN reductions
+        self._store: Any = None
+        self._started = False
+        self._progress_count = 0
+        self._label = "start-up"
+        self._last_alive = time.monotonic()
+        self._terminated_at: float | None = None
+        self._failing = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._peer_hb: dict[int, tuple[int, float]] = {}
+        self._peer_info: dict[int, tuple[str, int, int]] = {}  # rank -> (host, pid, node)
+        self.on_emergency: Callable[[str], None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def multi(self) -> bool:
+        """True when there are other ranks (or a launcher) to watch."""
+        return self.launch is not None
+
+    def start(self) -> Session:
+        global _CURRENT
+        timeout = dt.timedelta(seconds=self.timeout_s)
+        pg_timeout = timeout + dt.timedelta(seconds=NCCL_TIMEOUT_MARGIN_S if self.backend == "nccl" else 0)
+        if self.kind == "cuda" and self.device_index is not None:
+            torch.cuda.set_device(self.device_index)
+        try:
+            if self.launch is None:
+                dist.init_process_group(self.backend, store=dist.HashStore(), rank=0, world_size=1,
+                                        timeout=pg_timeout)
+            else:
+                if self.launch.launcher == "local":
+                    _die_with_parent()
+                dist.init_process_group(self.backend, init_method="env://", timeout=pg_timeout)
+                self._store = dist.PrefixStore(
+                    f"tppbench/{self.launch.restart}",
+                    dist.TCPStore(self.launch.master_addr, self.launch.master_port, is_master=False,
+                                  timeout=dt.timedelta(seconds=min(self.timeout_s, 60.0)),
+                                  wait_for_workers=False),
+                )
+        except RunAborted:
+            raise
+        except Exception as exc:  # rendezvous timed out, a peer vanished during set-up, ...
+            where = f"{self.launch.master_addr}:{self.launch.master_port}" if self.launch else "in-process"
+            raise RankFailure(f"rank {self.rank} (host {self.host}) could not join the process group "
+                              f"({self.backend}, {where}) within {self.timeout_s:g} s: {_first_line(exc)}"
+                              ) from None
+        self.group = dist.group.WORLD
+        self.control = self.group if self.backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
+        self._started = True
+        _CURRENT = self
+        if self.multi:
+            self._store.set(f"who/{self.rank}", f"{self.host}|{self.pid}|{self.node_rank}")
+            self._store.set(f"status/{self.rank}", "running")
+            self._store.set(f"local/{self.node_rank}/{self.local_rank}", str(self.rank))
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._thread = threading.Thread(target=self._watch, name="tppbench-heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self, ok: bool, reason: str | None = None) -> None:
+        """Record this rank's outcome and stop the threads; destroy the group only on success
+        (tearing down a group whose peer is gone can block; the process exit frees it)."""
+        global _CURRENT
+        self._stop.set()
+        if self.multi and self._store is not None:
+            if ok:
+                try:
+                    self._store.set(f"status/{self.rank}", "done")
+                except Exception:
+                    pass
+            elif not self._reported():
+                self.abort(reason or "stopped")
+        if self._thread is not None:
+            self._thread.join(timeout=2 * self.hb_interval_s + 1)
+        if ok and self._started:
+            try:
+                dist.destroy_process_group()
+            except Exception:
+                pass
+        _CURRENT = None
+
+    # ------------------------------------------------------------------ liveness and progress
+
+    def alive(self) -> None:
+        """The main thread is not stuck (the watchdog's clock), and reacts to SIGTERM here."""
+        self._last_alive = time.monotonic()
+        if self._terminated_at is not None and not self._failing:
+            self._failing = True
+            raise Terminated(self.describe_failure("stopped by the launcher (SIGTERM)"))
+
+    def progress(self, label: str) -> None:
+        """The main thread starts `label` (a case key or a phase): liveness plus global progress."""
+        self.alive()
+        self._label = label
+        self._progress_count += 1
+        if self.multi:
+            self._store_call(lambda s: s.set(f"progress/{self.rank}", f"{self._progress_count}|{label}"))
+            self._store_call(lambda s: s.add("progress", 1))
+            self._check_abort()
+
+    def fail(self, reason: str) -> None:
+        """This rank is the origin of a failure: tell the others (they stop waiting at once)."""
+        self._failing = True
+        if self.multi:
+            try:
+                self._store.set(f"status/{self.rank}", f"failed: {reason}")
+                self._store.set("abort", f"{self.rank}|{reason}")
+            except Exception:
+                pass
+
+    def abort(self, reason: str) -> None:
+        """This rank stops because of someone else: tell the others, blame nobody."""
+        self._failing = True
+        if self.multi:
+            try:
+                self._store.set(f"status/{self.rank}", f"aborted: {reason}")
+                if not self._store.check(["abort"]):
+                    self._store.set("abort", f"{self.rank}|{reason}")
+            except Exception:
+                pass
+
+    def _reported(self) -> bool:
+        """Whether this rank already published a failed/aborted status."""
+        try:
+            key = f"status/{self.rank}"
+            return bool(self._store.check([key])) and self._store.get(key).decode() != "running"
+        except Exception:
+            return True
+
+    def collective_failed(self, what: str, exc: BaseException) -> RankFailure:
+        """The RankFailure to raise when a torch.distributed call raised `exc`."""
+        if isinstance(exc, RunAborted):
+            return exc if isinstance(exc, RankFailure) else RankFailure(str(exc))
+        self._failing = True
+        return RankFailure(self.describe_failure(f"{what} failed on rank {self.rank}: {_first_line(exc)}"))
+
+    # ------------------------------------------------------------------ waiting
+
+    def sync(self, name: str, payload: str = "") -> list[str]:
+        """A progress-aware barrier through the store; returns every rank's payload (rank order)."""
+        if not self.multi:
+            return [payload]
+        self.alive()
+        self._store_call(lambda s: s.set(f"sync/{name}/{self.rank}", payload))
+        missing = [r for r in range(self.world_size) if r != self.rank]
+        self._wait(lambda r: f"sync/{name}/{r}", missing, f"sync '{name}'")
+        return [payload if r == self.rank else self._store_call(lambda s, r=r: s.get(f"sync/{name}/{r}").decode())
+                for r in range(self.world_size)]
+
+    def mark(self, name: str) -> None:
+        if self.multi:
+            self._store_call(lambda s: s.set(f"mark/{name}/{self.rank}", "1"))
+
+    def wait_local(self, name: str, local_rank: int) -> None:
+        """Wait until local rank `local_rank` of this node has set mark `name`."""
+        if not self.multi or local_rank == self.local_rank:
+            return
+        key = f"local/{self.node_rank}/{local_rank}"
+        self._wait(lambda _r: key, [-1], f"the rank list of node {self.node_rank}")
+        rank = int(self._store_call(lambda s: s.get(key).decode()))
+        self._wait(lambda r: f"mark/{name}/{r}", [rank], f"'{name}' of local rank {local_rank}")
+
+    def _wait(self, key_of: Callable[[int], str], ranks: Sequence[int], what: str) -> None:
+        missing = list(ranks)
+        last_global = None
+        last_change = time.monotonic()
+        delay = self.poll_s
+        next_look = 0.0
+        while missing:
+            missing = [r for r in missing if not self._store_call(lambda s, r=r: s.check([key_of(r)]))]
+            if not missing:
+                return
+            self.alive()
+            self._check_abort()
+            now = time.monotonic()
+            for r in (missing[:8] if now >= next_look else ()):  # peers' health: a few, each interval
+                if r >= 0:
+                    death = self._store_call(lambda _s, r=r: self._peer_problem(r))
+                    if death:
+                        self._failing = True
+                        raise RankFailure(f"{self._who(r)} {death}{self._store_call(lambda _s, r=r: self._last_case(r))}"
+                                          f" -- noticed by rank {self.rank} waiting at {what}")
+            if now >= next_look:
+                next_look = now + self.hb_interval_s / 2
+                missing = missing[8:] + missing[:8]
+            count = int(self._store_call(lambda s: s.add("progress", 0)))
+            if count != last_global:
+                last_global, last_change = count, now
+            elif now - last_change > self.timeout_s:
+                self._failing = True
+                names = ", ".join(self._who(r) for r in missing if r >= 0) or "a peer"
+                raise RankFailure(self.describe_failure(
+                    f"{names} did not reach {what} and no rank made progress for {self.timeout_s:g} s (hang?)"))
+            time.sleep(delay)
+            delay = min(delay * 1.5, max(self.poll_s, self.hb_interval_s / 2))  # back off: big worlds
+
+    def wait_events(self, events: Sequence[Any], what: str) -> None:
+        """Poll CUDA events until done, bounded by the timeout (NCCL ops never block the host)."""
+        deadline = time.monotonic() + self.timeout_s
+        next_check = time.monotonic() + 1.0
+        delay = 1e-4
+        for event in events:
+            while not event.query():
+                now = time.monotonic()
+                if now > deadline:
+                    self._failing = True
+                    raise RankFailure(self.describe_failure(f"{what} did not complete within {self.timeout_s:g} s"))
+                if now > next_check:
+                    self.alive()
+                    self._check_abort()
+                    next_check = now + 1.0
+                time.sleep(delay)
+                delay = min(delay * 2, 0.01)
+
+    # ------------------------------------------------------------------ rank 0's view
+
+    def gather(self, obj: Any) -> list[Any] | None:
+        """Every rank's `obj` on rank 0 (rank order), None elsewhere; progress-aware first."""
+        if self.world_size == 1:
+            return [obj]
+        self.sync("gather")
+        out: list[Any] | None = [None] * self.world_size if self.rank == 0 else None
+        try:
+            dist.gather_object(obj, out, dst=0, group=self.control)
+        except Exception as exc:
+            raise self.collective_failed("gathering results to rank 0", exc) from None
+        return out
+
+    def hosts(self) -> list[str]:
+        """Every rank's host, in rank order (after a sync, when every rank has registered)."""
+        if not self.multi:
+            return [self.host]
+        return [self._info(r)[0] for r in range(self.world_size)]
+
+    def describe_failure(self, cause: str) -> str:
+        """One line naming the rank(s) at fault, or saying none could be identified.
+
+        Rank 0 (the one that reports) looks closely: a failure a rank reported, then local pids
+        (exited, zombie, stopped), then heartbeats sampled twice a few intervals apart. Other
+        ranks stay quiet and skip the look."""
+        if not self.multi or self.rank != 0:
+            return cause
+        culprits: list[str] = []
+        try:
+            reported = self._reported_failure()
+            if reported:
+                return f"{reported} -- {cause}"
+            quiet = []
+            for r in self._others():
+                problem = self._peer_problem(r)
+                if problem:
+                    culprits.append(f"{self._who(r)} {problem}{self._last_case(r)}")
+                elif not self._finished(r):
+                    quiet.append(r)
+            if not culprits and quiet:
+                before = {r: int(self._store.add(f"hb/{r}", 0)) for r in quiet}
+                time.sleep(3 * self.hb_interval_s + 0.05)
+                for r in quiet:
+                    if int(self._store.add(f"hb/{r}", 0)) == before[r] and not self._finished(r):
+                        age = time.monotonic() - self._peer_hb.get(r, (0, time.monotonic() - 3 * self.hb_interval_s))[1]
+                        culprits.append(f"{self._who(r)} {self._frozen(r, age)}{self._last_case(r)}")
+        except Exception as exc:  # the store itself is gone (the launcher died)
+            return f"{cause}; could not reach the rendezvous store to find the failed rank ({_first_line(exc)})"
+        if not culprits:
+            return f"{cause} (no failed peer identified; this is rank {self.rank} on host {self.host})"
+        return f"{'; '.join(culprits)} -- {cause}"
+
+    def _finished(self, r: int) -> bool:
+        key = f"status/{r}"
+        if not self._store.check([key]):
+            return False
+        status = self._store.get(key).decode()
+        return status == "done" or status.startswith("aborted: ")
+
+    def _reported_failure(self) -> str | None:
+        for r in self._others():
+            key = f"status/{r}"
+            if self._store.check([key]):
+                status = self._store.get(key).decode()
+                if status.startswith("failed: "):
+                    return f"{self._who(r)} failed: {status[len('failed: '):]}"
+        return None
+
+    def _peer_problem(self, r: int) -> str | None:
+        """Why rank r is not a healthy peer, or None. Its own status first (a rank that stopped
+        because of someone else is not to blame), then, on this node, whether its process is gone,
+        then whether its heartbeat advanced within `stale_s` (a dead node, a frozen process)."""
+        key = f"status/{r}"
+        status = self._store.get(key).decode() if self._store.check([key]) else ""
+        if status.startswith("failed: "):
+            return f"failed: {status[len('failed: '):]}"
+        if status.startswith("aborted: ") or status == "done":
+            return None
+        state = self._local_state(r)
+        if state is None or state in "ZX":
+            return "exited unexpectedly" if state is None else "exited unexpectedly (not yet reaped)"
+        count = int(self._store.add(f"hb/{r}", 0))
+        now = time.monotonic()
+        seen = self._peer_hb.get(r)
+        if seen is None or seen[0] != count:
+            self._peer_hb[r] = seen = (count, now)
+        if now - seen[1] > self.stale_s:
+            return self._frozen(r, now - seen[1])
+        return None
+
+    def _local_state(self, r: int) -> str:
+        """Process state of rank r when it runs on this node ("?" elsewhere; None: gone)."""
+        host, pid, node = self._info(r)
+        if node != self.node_rank or host != self.host or pid <= 0:
+            return "?"
+        return _proc_state(pid)
+
+    def _frozen(self, r: int, age_s: float) -> str:
+        if self._local_state(r) in ("T", "t"):
+            return f"is stopped (process state T: SIGSTOP or a debugger; no heartbeat for {age_s:.1f} s)"
+        return f"stopped responding (no heartbeat for {age_s:.1f} s)"
+
+    def _last_case(self, r: int) -> str:
+        key = f"progress/{r}"
+        if not self._store.check([key]):
+            return "; before its first case"
+        return f"; last case: {self._store.get(key).decode().partition('|')[2]}"
+
+    def _who(self, r: int) -> str:
+        try:
+            host, pid, _node = self._info(r)
+        except Exception:
+            return f"rank {r}"
+        return f"rank {r} (host {host}, pid {pid})"
+
+    def _info(self, r: int) -> tuple[str, int, int]:
+        if r == self.rank:
+            return self.host, self.pid, self.node_rank
+        if r not in self._peer_info:
+            key = f"who/{r}"
+            if not self._store.check([key]):
+                return "?", -1, -1
+            host, pid, node = self._store.get(key).decode().rsplit("|", 2)
+            self._peer_info[r] = (host, int(pid), int(node))
+        return self._peer_info[r]
+
+    def _others(self) -> list[int]:
+        return [r for r in range(self.world_size) if r != self.rank]
+
+    def _check_abort(self) -> None:
+        if not self.multi:
+            return
+        if self._store_call(lambda s: s.check(["abort"])):
+            origin, _, reason = self._store_call(lambda s: s.get("abort").decode()).partition("|")
+            if int(origin) != self.rank:
+                self._failing = True
+                raise RankFailure(self.describe_failure(f"rank {origin} stopped the run: {reason}"))
+
+    def _store_call(self, fn: Callable[[Any], Any]) -> Any:
+        try:
+            return fn(self._store)
+        except Exception as exc:
+            self._failing = True
+            raise RankFailure(f"rank {self.rank} (host {self.host}) lost the rendezvous store "
+                              f"(the launcher or node 0 is gone?): {_first_line(exc)}") from None
+
+    # ------------------------------------------------------------------ signals and watchdog
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        # Only a flag: raising here could interrupt the save of the partial result.
+        if self._terminated_at is None:
+            self._terminated_at = time.monotonic()
+
+    def _watch(self) -> None:
+        hard_limit = 2 * self.timeout_s + 60.0
+        while not self._stop.wait(self.hb_interval_s):
+            try:
+                self._store.add(f"hb/{self.rank}", 1)
+                if self.rank == 0:  # the reporter keeps every peer's heartbeat age current
+                    now = time.monotonic()
+                    for r in self._others():
+                        count = int(self._store.add(f"hb/{r}", 0))
+                        if self._peer_hb.get(r, (None,))[0] != count:
+                            self._peer_hb[r] = (count, now)
+            except Exception:
+                pass  # the main thread reports a lost store when it next touches it
+            now = time.monotonic()
+            stuck = now - self._last_alive
+            if self._terminated_at is not None and now - self._terminated_at > SIGTERM_GRACE_S:
+                self._emergency(f"rank {self.rank} (host {self.host}) got SIGTERM and its main thread did "
+                                f"not respond within {SIGTERM_GRACE_S:g} s (stuck at {self._label})")
+            elif stuck > hard_limit:
+                self._emergency(f"rank {self.rank} (host {self.host}) made no progress for {stuck:.0f} s "
+                                f"(stuck at {self._label}); watchdog limit 2 x --timeout + 60 s")
+
+    def _emergency(self, reason: str) -> None:
+        self.fail(reason)
+        try:
+            if self.on_emergency is not None:
+                self.on_emergency(reason)
+        finally:
+            print(f"tppbench: error: {reason}", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(EXIT_RANK_FAILURE)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def max_over_ranks(session: Session, value: float) -> float:
+    return _reduce(session, value, dist.ReduceOp.MAX)
+
+
+def min_over_ranks(session: Session, value: float) -> float:
+    return _reduce(session, value, dist.ReduceOp.MIN)
+
+
+def _reduce(session: Session, value: float, op: Any) -> float:
+    if session.world_size == 1:
+        return float(value)
+    tensor = torch.tensor([float(value)], dtype=torch.float64)
+    try:
+        dist.all_reduce(tensor, op=op, group=session.control)
+    except Exception as exc:
+        raise session.collective_failed("a control all_reduce", exc) from None
+    return float(tensor.item())
+
+
+def all_gather_objects(session: Session, obj: Any) -> list[Any]:
+    if session.world_size == 1:
+        return [obj]
+    out: list[Any] = [None] * session.world_size
+    try:
+        dist.all_gather_object(out, obj, group=session.control)
+    except Exception as exc:
+        raise session.collective_failed("a control all_gather_object", exc) from None
+    return out
+
+
+def exit_now(code: int) -> None:
+    """Leave without interpreter teardown: a process group whose peer is gone may block there."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+_SOURCE_LOCATION = re.compile(r"^\[[^\]]*\.(?:cc|cpp|h|hpp|cu):\d+\]\s*")
+_NOISE = (" This is typically caused by", " GLHF")
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's first line without gloo's "[/path/file.cc:123]" prefix and boilerplate;
+    square brackets become parentheses (the summary title is rich markup)."""
+    lines = str(exc).strip().splitlines()
+    text = _SOURCE_LOCATION.sub("", lines[0]) if lines else type(exc).__name__
+    for noise in _NOISE:
+        text = text.split(noise)[0]
+    return text.replace("[", "(").replace("]", ")")[:300] or type(exc).__name__
+
+
+def _proc_state(pid: int) -> str | None:
+    """The one-letter state of a local process (R, S, D, T, Z, ...), or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return "S"
+        return "S"  # no /proc (not Linux): alive, state unknown
+    return text.rpartition(")")[2].split()[0]
+
+
+def _die_with_parent() -> None:
+    """Children of `launch_local` get SIGTERM if the launcher dies (Linux prctl PDEATHSIG)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        return
+    if os.getppid() == 1:  # the launcher died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+# --------------------------------------------------------------------------- the local launcher
+
+
+def launch_local(argv: Sequence[str], nproc: int, timeout_s: float, *, grace_s: float = 30.0) -> int:
+    """Run `python -m bench <argv>` as `nproc` local ranks (what torchrun would do on one node).
+
+    The launcher hosts the rendezvous TCPStore on a free loopback port (no port race). When a
+    rank fails, the others get `timeout_s` to notice and stop on their own (rank 0 writes what it
+    measured), then SIGTERM, then SIGKILL after `grace_s`; no child outlives the launcher.
+    Returns rank 0's exit code (or the first failure's when rank 0 never finished)."""
+    store = dist.TCPStore("127.0.0.1", 0, None, is_master=True, wait_for_workers=False,
+                          timeout=dt.timedelta(seconds=max(timeout_s, 30.0)))
+    base = dict(os.environ)
+    base.update({"WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc), "GROUP_RANK": "0",
+                 "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(store.port),
+                 "TORCHELASTIC_USE_AGENT_STORE": "True", LAUNCHER_ENV: "local"})
+    procs = []
+    for rank in range(nproc):
+        env = dict(base, RANK=str(rank), LOCAL_RANK=str(rank))
+        procs.append(subprocess.Popen([sys.executable, "-m", "bench", *argv], env=env))
+    first_failure: int | None = None
+    failed_at: float | None = None
+    try:
+        while procs[0].poll() is None:
+            if first_failure is None:
+                first_failure = next((i for i, p in enumerate(procs) if p.poll() not in (None, 0)), None)
+                failed_at = time.monotonic() if first_failure is not None else None
+            elif time.monotonic() - (failed_at or 0.0) > timeout_s + 5.0:
+                break  # rank 0 had its chance to notice, write and leave
+            time.sleep(0.05)
+        if procs[0].returncode == 0 and first_failure is None:
+            for p in procs[1:]:  # the others finish their last store writes
+                try:
+                    p.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop_all(procs, grace_s)
+    del store
+    rank0 = procs[0].returncode
+    if rank0 is not None and rank0 > 0:
+        return rank0  # rank 0 stopped by itself and has said why
+    bad = [i for i, p in enumerate(procs) if p.returncode != 0]
+    if rank0 == 0 and not bad:
+        return 0
+    culprit = first_failure if first_failure is not None else bad[0]
+    tail = "" if rank0 == 0 else "; rank 0 did not finish, so no result file was written"
+    print(f"tppbench: error: local rank {culprit} (pid {procs[culprit].pid}) exited with code "
+          f"{procs[culprit].returncode}{tail}", file=sys.stderr)
+    return EXIT_RANK_FAILURE
+
+
+def _stop_all(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
+    alive = [p for p in procs if p.poll() is None]
+    for p in alive:
+        p.send_signal(signal.SIGTERM)
+        p.send_signal(signal.SIGCONT)  # a stopped child only sees SIGTERM once continued
+    deadline = time.monotonic() + grace_s
+    for p in alive:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
