@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from results.schema import Measurement, RunResult
@@ -37,7 +38,7 @@ def summary_table(result: RunResult) -> Table:
     title = f"{run.host} | {run.backend or '?'} | {devices} | mode {run.mode}"
     if not run.complete:
         title += f" | INCOMPLETE: {run.incomplete_reason}"
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title=escape(title), title_justify="left", show_lines=False)
     for name, justify in (("dev", "right"), ("case", "left"), ("median", "right"), ("unit", "left"),
                           ("CV", "right"), ("n", "right"), ("flags / reason", "left")):
         table.add_column(name, justify=justify, overflow="fold")
@@ -46,13 +47,13 @@ def summary_table(result: RunResult) -> Table:
         cv = f"{m.stats.cv * 100:.1f}%" if m.stats and m.status == "ok" else "-"
         n = str(m.stats.n) if m.stats else str(len(m.times_s) or "-")
         if m.status == "ok":
-            note = ", ".join(m.flags)
+            note = escape(", ".join(m.flags))
         else:
-            note = f"[{'yellow' if m.status == 'skipped' else 'red'}]{m.status}[/]: {m.reason}"
+            note = f"[{'yellow' if m.status == 'skipped' else 'red'}]{m.status}[/]: {escape(m.reason or '')}"
         dev = "-" if m.device_index is None else str(m.device_index)
         if m.rank is not None:
             dev = f"r{m.rank}:{dev}"
-        table.add_row(dev, m.key, value, unit, cv, n, note)
+        table.add_row(dev, escape(m.key), value, unit, cv, n, note)
     return table
 
 

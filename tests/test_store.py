@@ -128,3 +128,16 @@ def test_discover_expands_folders_and_globs(tmp_path):
         list(discover([str(tmp_path / "nothing*.json")]))
     with pytest.raises(ResultFileError, match="no such file"):
         list(discover([tmp_path / "missing.json"]))
+
+
+def test_summary_prints_reasons_with_brackets_verbatim():
+    from rich.console import Console
+
+    from results.summary import print_summary
+
+    failed = measurement(status="error", reason="gloo: [enforce fail at ../gloo/x.cc:12] [/bold]", rate=None,
+                         stats=None, flags=())
+    console = Console(record=True, width=200)
+    print_summary(run_result([failed], host="[red]host"), console)
+    text = console.export_text()
+    assert "[enforce fail at ../gloo/x.cc:12] [/bold]" in text and "[red]host" in text

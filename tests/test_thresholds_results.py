@@ -137,6 +137,28 @@ def test_measured_io_from_p2p_aggregate_when_present(tmp_path):
     assert io.value.lo == io.value.hi == pytest.approx(850)
 
 
+def test_measured_io_without_host_link_is_a_lower_bound(tmp_path):
+    import dataclasses
+
+    agg = dataclasses.replace(_m("p2p", "aggregate_io", None, 760e9), flags=("host_link_missing",))
+    path = save(_run("cuda", (H100,), (agg,)), tmp_path)
+    (subject,) = result_subjects(str(path))
+    io = subject.basis("measured").get("io_bidirectional_gbs")
+    assert io.value.lo == pytest.approx(760) and io.value.hi == float("inf")
+    assert "lower bound" in io.source
+
+
+def test_multi_host_file_matches_each_gpu_to_its_own_host(tmp_path):
+    import dataclasses
+
+    gpus = (dataclasses.replace(H100, host="node-a"), dataclasses.replace(H100, host="node-b"))
+    ms = (dataclasses.replace(_m("p2p", "aggregate_io", None, 850e9), host="node-a"),
+          dataclasses.replace(_m("p2p", "aggregate_io", None, 610e9), host="node-b"))
+    path = save(_run("cuda", gpus, ms), tmp_path)
+    seen = sorted(s.basis("measured").get("io_bidirectional_gbs").value.lo for s in result_subjects(str(path)))
+    assert seen == [pytest.approx(610), pytest.approx(850)]
+
+
 def test_measured_io_host_link_is_all_without_nvlink(tmp_path):
     l4 = DeviceInfo(index=0, backend="cuda", name="NVIDIA L4", pci_device_id="0x27b8", nvlink=None,
                     unavailable={"nvlink": "NVML: Not Supported"})

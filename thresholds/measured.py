@@ -27,6 +27,8 @@ def _ok(result: RunResult, device: DeviceInfo, benchmark: str) -> Iterable[Measu
     for m in result.measurements:
         if m.benchmark != benchmark or m.status != "ok" or m.rate is None:
             continue
+        if m.host is not None and device.host is not None and m.host != device.host:
+            continue  # a multi-host file: same index, another host's GPU
         if m.device_index == device.index or (m.device_index is None and single):
             yield m
 
@@ -107,6 +109,13 @@ def _io(result: RunResult, device: DeviceInfo, origin: str) -> MetricValue:
     agg = [m for m in _ok(result, device, "p2p") if m.variant == "aggregate_io"]
     if agg:
         top = max(agg, key=lambda m: m.rate)
+        if "host_link_missing" in top.flags:
+            return MetricValue(
+                "io_bidirectional_gbs", Interval(top.rate / 1e9, math.inf), MEASURED,
+                source=(f"p2p/aggregate_io ({origin}): measured peer links only, the host link was not "
+                        "measured in this run (add the hostlink suite); a lower bound"),
+                note="lower bound: peer links without the host link",
+            )
         return MetricValue(
             "io_bidirectional_gbs", Interval.point(top.rate / 1e9), MEASURED,
             source=f"p2p/aggregate_io: measured peer links + host link, bidirectional ({origin})",
