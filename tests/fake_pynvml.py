@@ -265,3 +265,16 @@ def h100_answers(**overrides: Any) -> dict[str, Any]:
     }
     answers.update(overrides)
     return answers
+
+
+def skip_if_real_nvml_works() -> None:
+    """For tests of the real pynvml on a machine without an NVIDIA driver: skip where NVML works."""
+    import pytest
+
+    real = pytest.importorskip("pynvml")
+    try:
+        real.nvmlInit()
+    except real.NVMLError:
+        return
+    real.nvmlShutdown()
+    pytest.skip("this machine has an NVIDIA driver")

@@ -243,14 +243,7 @@ def test_nvml_library_not_found(monkeypatch):
 
 
 def test_real_pynvml_on_this_machine_never_raises():
-    real = pytest.importorskip("pynvml")
-    try:
-        real.nvmlInit()
-    except real.NVMLError:
-        pass
-    else:
-        real.nvmlShutdown()
-        pytest.skip("this machine has an NVIDIA driver")
+    fake.skip_if_real_nvml_works()
     info = probe.probe_cuda_device(0)
     _assert_all_nvml_fields_missing(info, "NVML unavailable")
     assert probe.probe_host()["driver"] is None

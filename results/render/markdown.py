@@ -6,8 +6,8 @@ import re
 from typing import Any, Sequence
 
 from results.compare import Comparison
-from results.render.text import clean
-from results.render.units import human_rate, interval_text, percent, ratio_text
+from results.render.text import clean, comparison_cells
+from results.render.units import human_rate, interval_text, percent
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
@@ -46,14 +46,7 @@ def comparison(comp: Comparison) -> str:
             f"{t.side} {esc(t.key)}{' ' + esc(t.device) if t.device else ''}" for t in comp.throttled
         ), ""]
     out += ["### Cases", ""]
-    rows = []
-    for r in comp.rows:
-        case = f"{r.key} [{r.device}]" if r.device else r.key
-        rows.append([case] + ([r.current_source] if many else []) + [
-            human_rate(r.baseline_rate, r.rate_unit), human_rate(r.current_rate, r.rate_unit),
-            ratio_text(r.ratio), r.change, r.reason,
-        ])
-    out.append(table(["case"] + (["in"] if many else []) + ["baseline", "current", "ratio", "change", "why"], rows))
+    out.append(table(*comparison_cells(comp)))
     return "\n".join(out) + "\n"
 
 

@@ -30,6 +30,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def comparison_cells(comp: Comparison) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows of the per-case comparison table (shared by the text and Markdown views)."""
+    many = len(comp.currents) > 1
+    headers = ["case"] + (["in"] if many else []) + ["baseline", "current", "ratio", "change", "why"]
+    rows = []
+    for r in comp.rows:
+        case = f"{r.key} [{r.device}]" if r.device else r.key
+        rows.append([case] + ([r.current_source] if many else []) + [
+            human_rate(r.baseline_rate, r.rate_unit), human_rate(r.current_rate, r.rate_unit),
+            ratio_text(r.ratio), r.change, r.reason,
+        ])
+    return headers, rows
+
+
 def comparison(comp: Comparison) -> str:
     out = [f"baseline: {clean(comp.baseline.source)}  ({_side_words(comp.baseline)})"]
     for cur in comp.currents:
@@ -50,15 +64,7 @@ def comparison(comp: Comparison) -> str:
             f"{t.side} {clean(t.key)}{' ' + t.device if t.device else ''}" for t in comp.throttled
         ))
     out.append("")
-    headers = ["case"] + (["in"] if many else []) + ["baseline", "current", "ratio", "change", "why"]
-    rows = []
-    for r in comp.rows:
-        case = f"{r.key} [{r.device}]" if r.device else r.key
-        rows.append([case] + ([r.current_source] if many else []) + [
-            human_rate(r.baseline_rate, r.rate_unit), human_rate(r.current_rate, r.rate_unit),
-            ratio_text(r.ratio), r.change, r.reason,
-        ])
-    out.append(table(headers, rows))
+    out.append(table(*comparison_cells(comp)))
     counts = comp.counts()
     out.append("")
     out.append(f"factor x{comp.factor:g}, alpha {comp.alpha:g}: " + ", ".join(
