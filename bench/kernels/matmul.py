@@ -109,12 +109,20 @@ def make_operands(precision: str, m: int, n: int, k: int, device: torch.device, 
     raise ValueError(f"no operands for precision {precision!r}")
 
 
+def _exact_float64(t: torch.Tensor) -> torch.Tensor:
+    """A float64 CPU copy of `t`; fp8 goes through float32 (exact) since not every backend
+    converts float8 to float64 directly."""
+    if t.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+        t = t.to(torch.float32)
+    return t.to(torch.float64).cpu()
+
+
 def check(precision: str, ops: Operands) -> str | None:
     """Compare a CHECK_BLOCK x CHECK_BLOCK corner of the output with a float64 reference."""
     rows = min(CHECK_BLOCK, ops.out.shape[0])
     cols = min(CHECK_BLOCK, ops.out.shape[1])
-    a = ops.a[:rows].to(torch.float64).cpu()
-    b = ops.b[:, :cols].to(torch.float64).cpu()
+    a = _exact_float64(ops.a[:rows])
+    b = _exact_float64(ops.b[:, :cols])
     reference = a @ b
     if ops.scale_a is not None and ops.scale_b is not None:
         reference = reference * float(ops.scale_a) * float(ops.scale_b)
