@@ -22,9 +22,9 @@ def bounded(
     def parse(text: str):
         try:
             value = convert(text)
-        except ValueError:
-            value = math.nan
-        ok = math.isfinite(value)
+            ok = math.isfinite(value)  # OverflowError: an int too large for a float
+        except (ValueError, OverflowError):
+            value, ok = math.nan, False
         ok = ok and (above is None or value > above) and (at_least is None or value >= at_least)
         ok = ok and (below is None or value < below)
         if not ok:

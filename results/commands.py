@@ -31,6 +31,7 @@ def register(subparsers: Any) -> None:
 _factor = bounded(float, above=1.0, expected="a finite number greater than 1")
 _probability = bounded(float, above=0.0, below=1.0, expected="a number between 0 and 1")
 _positive = bounded(float, above=0.0, expected="a positive number")
+_count = bounded(int, at_least=0, expected="a whole number >= 0")
 
 
 def _changes(text: str) -> tuple[str, ...]:
@@ -77,6 +78,10 @@ def run_compare(args: argparse.Namespace) -> int:
     from results.render import markdown, text
 
     currents = [Named(str(p), store.load(p)) for p in store.discover(args.current)]
+    if not currents:
+        from results.errors import TppbenchError
+
+        raise TppbenchError(f"no result files (*.json) in {' '.join(args.current)}: nothing to compare")
     base = baseline.resolve(args.base, currents, baseline.reference_dir(args.reference_dir))
     comparison = compare(base, currents, factor=args.factor, alpha=args.alpha)
     if args.json:
@@ -109,7 +114,7 @@ def _register_fleet(subparsers: Any) -> None:
     p.add_argument("--parquet", metavar="FILE",
                    help="write the per-measurement table as Parquet (needs pyarrow: tppbench[parquet])")
     p.add_argument("--strict", action="store_true", help="a bad result file is fatal (default: skip it)")
-    p.add_argument("--top", type=int, default=20, metavar="N",
+    p.add_argument("--top", type=_count, default=20, metavar="N",
                    help="rows shown per outlier / slowest-GPU table (default 20)")
     p.set_defaults(handler=run_fleet)
 
@@ -124,15 +129,23 @@ def run_fleet(args: argparse.Namespace) -> int:
     from results.frame import load_frame
     from results.render import text
 
+    for target in (args.csv, args.parquet):  # a bad output path fails before minutes of loading
+        if target:
+            check_output(target)
+
     def report(problem: Any) -> None:
         print(f"tppbench: skipped {problem}", file=sys.stderr)
 
     loaded = load_frame(args.paths, strict=args.strict, on_problem=report)
     if loaded.files_read == 0:
         raise TppbenchError(f"no readable result files in {' '.join(args.paths)}")
+    inputs = set(loaded.frame["source"].unique())
+    for target in (args.csv, args.parquet):
+        if target:
+            check_output(target, inputs)
     threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD[args.outliers]
     analysis = analyze(loaded.frame, OutlierRule(args.outliers, threshold))
-    sys.stdout.write(text.fleet(analysis, loaded.files_read, len(loaded.problems), top=max(args.top, 0)))
+    sys.stdout.write(text.fleet(analysis, loaded.files_read, len(loaded.problems), top=args.top))
     if args.csv:
         path = write_atomically(args.csv, lambda h: analysis.rows.to_csv(h, index=False))
         print(f"wrote {path}")
@@ -182,8 +195,13 @@ def run_report(args: argparse.Namespace) -> int:
     if not args.markdown and not args.output:
         raise UsageError("report: -o OUT is required for the HTML report (or use --markdown)")
     from results import report, store
+    from results.errors import TppbenchError
 
     paths = [str(p) for p in store.discover(args.files)]
+    if not paths:
+        raise TppbenchError(f"no result files (*.json) in {' '.join(args.files)}: nothing to report")
+    if args.output:
+        check_output(args.output, paths)
     data = report.build(paths, rules=args.rules, as_of=args.as_of, near_pct=args.near_pct,
                         title=args.title)
     if args.markdown:
@@ -205,15 +223,32 @@ def run_report(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- output files
 
 
+def check_output(path: str | os.PathLike[str], inputs: Any = ()) -> Path:
+    """An output file path that can be written: its folder exists, it is not a folder, and it is
+    not one of the input result files (which are never modified). Else a one-line UsageError."""
+    from results.errors import UsageError
+
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise UsageError(f"{target}: folder {target.parent} does not exist")
+    if target.is_dir():
+        raise UsageError(f"{target}: is a folder; give a file name to write")
+    resolved = target.resolve()
+    if any(Path(p).resolve() == resolved for p in inputs):
+        raise UsageError(f"{target}: is one of the input result files; input files are never overwritten")
+    return target
+
+
 def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]) -> Path:
     """Write an output file (CSV, Parquet, report) atomically, replacing an older one.
 
-    `write` gets the open binary handle. A failure leaves any existing file untouched."""
-    target = Path(path)
-    if not target.parent.is_dir():
-        from results.errors import UsageError
-
-        raise UsageError(f"{target}: folder {target.parent} does not exist")
+    `write` gets the open binary handle. A failure leaves any existing file untouched and is one
+    line (exit 1), not a traceback."""
     from results.atomic import publish_replace
+    from results.errors import TppbenchError
 
-    return publish_replace(target, write)
+    target = check_output(path)
+    try:
+        return publish_replace(target, write)
+    except OSError as exc:
+        raise TppbenchError(f"{target}: cannot write: {exc.strerror or exc}") from None

@@ -190,6 +190,11 @@ def test_cli_bad_file_is_one_line_error(capsys, tmp_path):
     assert code == 1 and "nope.json" in err
 
 
+def test_cli_empty_current_folder_is_an_error_not_an_empty_pass(capsys, tmp_path):
+    code, out, err = cli(capsys, "compare", str(BASE), str(tmp_path), "--fail-on", "regressed")
+    assert code == 1 and "no result files" in err and err.count("\n") == 1 and out == ""
+
+
 def test_cli_strings_from_files_are_inert_in_markdown_and_text(capsys, tmp_path):
     evil = synth.h100_run(3, "<script>alert(1)</script>|\x1b[31mred", gpus=1)
     path = store.save(evil, tmp_path)

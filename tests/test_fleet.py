@@ -274,6 +274,23 @@ def test_csv_into_missing_folder_is_a_clear_error(capsys, tmp_path):
     assert code == 2 and "does not exist" in err
 
 
+def test_csv_onto_a_folder_or_an_input_file_is_a_clear_error_before_any_output(capsys, tmp_path):
+    folder = fleet_folder(tmp_path, hosts=1, gpus=1)
+    before = digest(folder)
+    code, out, err = cli(capsys, "fleet", str(folder), "--csv", str(folder))  # was IsADirectoryError
+    assert code == 2 and "is a folder" in err and err.count("\n") == 1 and out == ""
+    victim = next(folder.glob("*.json"))
+    code, _, err = cli(capsys, "fleet", str(folder), "--csv", str(victim))
+    assert code == 2 and "input result files" in err
+    assert digest(folder) == before
+
+
+def test_top_must_not_be_negative(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["fleet", str(tmp_path), "--top", "-1"])
+    assert exc.value.code == 2 and "--top" in capsys.readouterr().err
+
+
 def test_scale_script_runs_on_a_small_fleet(tmp_path):
     proc = subprocess.run(
         [sys.executable, "scripts/bench_fleet_scale.py", "--files", "40", "--keep", str(tmp_path / "f")],

@@ -192,6 +192,18 @@ def test_bad_input_file_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_output_onto_a_folder_or_an_input_is_refused_and_empty_input_is_an_error(files, tmp_path, capsys):
+    code, _, err = cli(capsys, "report", *files, "-o", str(tmp_path))  # was IsADirectoryError
+    assert code == 2 and "is a folder" in err and err.count("\n") == 1
+    before = Path(files[0]).read_bytes()
+    code, _, err = cli(capsys, "report", *files, "-o", files[0])
+    assert code == 2 and "input result files" in err and Path(files[0]).read_bytes() == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = cli(capsys, "report", str(empty), "-o", str(tmp_path / "r.html"))
+    assert code == 1 and "no result files" in err and not (tmp_path / "r.html").exists()
+
+
 @pytest.mark.parametrize("argv, fragment", [(["--as-of", "yesterday"], "--as-of"),
                                              (["--near-pct", "-3"], "--near-pct")])
 def test_bad_options_exit_2(files, capsys, argv, fragment):

@@ -78,6 +78,11 @@ def test_default_regimes_follow_as_of(capsys):
     assert len(doc["subjects"][0]["verdicts"]) == 9
 
 
+def test_check_before_any_regime_says_so(capsys):
+    assert main(["check", "a800-sxm", "--as-of", "2022-01-01"]) == 0
+    assert "no regime selected: none is in force on 2022-01-01" in capsys.readouterr().out
+
+
 def test_check_several_subjects(capsys):
     _, doc = run_json(capsys, ["check", "h20", "l4", SPEC, "--json", "--rules", "us-2023-10"])
     assert [s["subject"] for s in doc["subjects"]] == ["NVIDIA H20", "NVIDIA L4", "Example part"]
@@ -106,6 +111,7 @@ def test_near_option_changes_near_limit(capsys):
     (["devices", "--as-of", "yesterday"], "--as-of"),
     (["rules", "--verbose"], "--verbose"),
     (["whatif", "l4", "--count", "0"], "--count"),
+    (["whatif", "l4", "--count", "1" + "0" * 400], "--count"),  # too large for a float: no OverflowError
 ])
 def test_bad_options_exit_2_one_line(args, words, capsys):
     code, err = _in_process(args, capsys)
@@ -119,6 +125,8 @@ def test_bad_options_exit_2_one_line(args, words, capsys):
     (["check", "missing.json"], "missing.json: no such file"),
     (["whatif", "nothing-here"], "unknown subject"),
     (["whatif", "l4", "--measured", "missing.json"], "missing.json"),
+    (["whatif", "h100-sxm", "--measured", str(REPO / "tests" / "data" / "thresholds" / "example-part.toml")],
+     "example-part.toml"),
 ])
 def test_data_errors_exit_1_one_line(args, words, capsys):
     code, err = _in_process(args, capsys)
@@ -161,6 +169,51 @@ def test_devices_table_reproduces_reference_classifications(capsys):
     assert cells("mi308x")["us-2023-10"] == "?" and cells("mi308x")["TPP"] == "unknown"
     assert cells("b200")["PD"] == "22.11-22.5"
     assert sum(1 for line in lines[2:] if line and not line[0].isupper()) >= 22
+
+
+def test_devices_table_marks_recalled_figures_and_regime_status(capsys):
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.split()}
+    assert rows["mi300x"][2] == "8.72-20.57*"  # die area 1,017-2,400 mm2 is [R]
+    assert rows["h100-pcie"][1] == "12,104*"  # datasheet figures the reference tags [V]/[R]
+    assert rows["a100-sxm"][1] == "4,992"  # fp16 312 x 16 [V] ties INT4 [R]: not unverified
+    assert rows["h100-sxm"][1] == "15,832"
+    assert "* = rests on a figure the reference marks [R]: recalled, unverified" in out
+    assert "us-2022-10: superseded since 2023-11-17" in out and "us-2023-10: in force since 2023-11-17" in out
+
+
+def test_recalled_thresholds_say_unverified(capsys):
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "790,000,000" in line)
+    assert "unverified" in line
+    rc, doc = run_json(capsys, ["rules", "--json"])
+    diffusion = next(r for r in doc["rules"] if r["id"] == "us-2025-01-diffusion")
+    clauses = [c for p in diffusion["paragraphs"] for c in p["clauses"]]
+    assert [c["value"] for c in clauses if c.get("unverified")] == [790000000.0]
+
+
+def test_text_output_neutralises_control_characters_from_result_files(tmp_path, capsys):
+    from results.schema import DeviceInfo, Measurement, RunInfo, RunResult
+    from results.store import save
+
+    evil = "GPU\x1b[31mRED\x1b]0;title\x07\nsecond line"
+    device = DeviceInfo(index=0, backend="cpu", name=evil, threads=2,
+                        unavailable={"sm_count": "CPU backend\x1b[2J"})
+    m = Measurement(key="matmul/reference/fp32", benchmark="matmul", variant="reference", precision="fp32",
+                    params={}, device_index=None, status="ok", reason=None, unit="flop", convention="test",
+                    work_per_call=1.0, times_s=(1e-10,), rate=1e10)
+    run = RunInfo(host="h\x1bost", started_utc="2026-11-26T07:00:00Z", finished_utc="2026-11-26T07:01:00Z",
+                  mode="smoke", argv=("tppbench",), harness_version="0.1.0", backend="cpu")
+    path = str(save(RunResult(run=run, devices=(device,), measurements=(m,)), tmp_path))
+    for args in (["check", path, "--rules", "all"], ["whatif", path], ["whatif", "h100-sxm", "--measured", path]):
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out, args
+        assert not any(line.startswith("second line") for line in out.splitlines()), args
+    assert main(["check", path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["subjects"][0]["subject"] == evil  # JSON keeps it exactly
 
 
 def test_devices_json_is_the_check_shape(capsys):

@@ -173,6 +173,19 @@ def test_int_or_fp4_winning_changes_the_classification():
     assert verdict("us-2023-10", with_fp4).paragraph == "3A090.a.1"
 
 
+def test_tpp_tied_with_a_recalled_figure_is_not_unverified():
+    """A100: TPP 4,992 is reached by fp16 [V] and by INT4 [R] alike; only an all-[R] maximum is unverified."""
+    fig = lambda v, tags: Figure(Interval.point(v), tags, "test")  # noqa: E731
+    mixed = Part(id="m", name="m", vendor="", datacenter=None, io_gbs={}, die_area_mm2=fig(826.0, ("V",)),
+                 dense_tops={"fp16": fig(312.0, ("V",)), "int4": fig(1248.0, ("R",))})
+    ms, _ = declared_metrics(mixed, "test")
+    assert ms.get("tpp").tags == ("V",) and ms.get("performance_density").tags == ("V",)
+    recalled = Part(id="r", name="r", vendor="", datacenter=None, io_gbs={},
+                    dense_tops={"fp16": fig(312.0, ("V", "R")), "int4": fig(1248.0, ("R",))})
+    ms, _ = declared_metrics(recalled, "test")
+    assert "R" in ms.get("tpp").tags
+
+
 # --------------------------------------------------------------------------- missing inputs
 
 
@@ -262,9 +275,37 @@ def test_cluster_regimes_have_no_device_threshold_but_evaluate_clusters():
 
 
 def test_measured_basis_never_claims_uncontrolled_by_itself():
+    """A measured value is a lower bound of the peak: below a threshold it decides nothing."""
     v = verdict("us-2023-10", metrics("measured", tpp=3000.0, performance_density=1.0, datacenter=True))
-    assert v.outcome == "not_controlled"
-    assert "not a classification" in v.reason
+    assert v.outcome == "indeterminate" and v.paragraph is None
+    assert "lower bound" in v.reason and "decides nothing" in v.reason
+    assert "TPP 3,000 undecided against >= 4,800" in v.reason
+    # the same numbers on a peak basis do classify
+    assert verdict("us-2023-10", metrics(tpp=3000.0, performance_density=1.0, datacenter=True)).outcome == "not_controlled"
+    # Note 2 cannot exempt on a measured TPP either: the peak may be >= 4,800
+    v = verdict("us-2023-10", metrics("measured", tpp=3000.0, performance_density=8.0, datacenter=False))
+    assert v.outcome == "indeterminate" and v.exemption is None
+
+
+@pytest.mark.parametrize("rule_id, values, outcome, paragraph", [
+    ("us-2023-10", dict(tpp=12160.0, performance_density=14.9, datacenter=True), "controlled", "3A090.a.1"),
+    ("us-2023-10", dict(tpp=4800.0, datacenter=False), "controlled", "3A090.a.1"),  # at least the threshold
+    ("us-2022-10", dict(tpp=4992.0, io_bidirectional_gbs=450.0), "indeterminate", None),  # I/O may reach 600
+    ("us-2022-10", dict(tpp=4992.0, io_bidirectional_gbs=600.0), "controlled", "3A090.a"),
+])
+def test_measured_values_reaching_a_threshold_still_decide(rule_id, values, outcome, paragraph):
+    v = verdict(rule_id, metrics("measured", **values))
+    assert (v.outcome, v.paragraph) == (outcome, paragraph)
+
+
+@pytest.mark.parametrize("tpp, dram, met", [
+    (15000.0, 3000.0, None),     # below both band limits as measured: the peak may be above them
+    (25000.0, 3000.0, False),    # measured TPP already >= 21,000: outside whatever the peak
+    (15000.0, 7000.0, False),
+])
+def test_measured_band_is_undecided_below_its_limits(tpp, dram, met):
+    v = verdict("us-2026-01", metrics("measured", tpp=tpp, memory_bandwidth_gbs=dram))
+    assert v.met is met and v.outcome == ("indeterminate" if met is None else "not_controlled")
 
 
 def test_not_in_force_regime_says_so():

@@ -104,6 +104,26 @@ def test_recalled_figures_stay_marked_unverified():
     assert not parts["h100-sxm"].dense_tops["fp8"].unverified
 
 
+def _figures(part):
+    named = {"datacenter": part.datacenter, "die_area_mm2": part.die_area_mm2,
+             "memory_bandwidth_gbs": part.memory_bandwidth_gbs, "sm_count": part.sm_count,
+             "boost_clock_mhz": part.boost_clock_mhz}
+    named.update({f"dense_tops.{k}": f for k, f in part.dense_tops.items()})
+    named.update({f"io_gbs.{k}": f for k, f in part.io_gbs.items()})
+    return {k: f for k, f in named.items() if f is not None}
+
+
+def test_figures_the_reference_marks_recalled_say_unverified_in_their_source():
+    """A figure tagged [R] alone or with [I] (not a vendor figure [V]/[R] seen only second-hand)
+    says "unverified" in its own source text, so the data reads right without the tool."""
+    missing = []
+    for part in load_catalog(PACKAGE_DIR / "devices"):
+        for key, fig in _figures(part).items():
+            if "R" in fig.tags and "V" not in fig.tags and "unverified" not in fig.source.lower():
+                missing.append(f"{part.id}.{key}")
+    assert missing == []
+
+
 def test_pci_ids_agree_with_pci_ids_database():
     """Every catalog PCI id is named as in the pci.ids excerpt (from Debian's pci.ids package); when
     the full database is installed (/usr/share/misc/pci.ids), check against it as well."""
@@ -135,6 +155,15 @@ def test_derivation_tables_load():
     assert {"8.0", "8.9", "9.0"} <= set(tables.architectures)
     assert tables.nvlink_link_gbs.rates["4"] == 50.0
     assert tables.pcie_lane_gbs.rates["5"] * 16 == 128.0
+
+
+def test_derivation_ops_per_clock_of_zero_is_an_error(tmp_path):
+    folder = tmp_path / "devices"
+    folder.mkdir()
+    text = (PACKAGE_DIR / "devices" / "derivation.toml").read_text().replace("fp64 = 128", "fp64 = 0", 1)
+    (folder / "derivation.toml").write_text(text)
+    with pytest.raises(DataFileError, match=r"dense_ops_per_clock_per_sm\.fp64: must be > 0"):
+        load_derivation(folder)
 
 
 # --------------------------------------------------------------------------- malformed files
@@ -232,6 +261,10 @@ pcie = { value = 64.0, tag = "I", source = "s" }
     ('vendor = "V"', 'vendor = "V"\npci_ids = ["2330"]', "part[0].pci_ids", "vendor:device"),
     ('vendor = "V"', 'vendor = "V"\nprice = 3', "part[0].price", "unknown key 'price'"),
     ('die_area_mm2 = { value = 100.0,', 'die_area_mm2 = { value = -1.0,', "part[0].die_area_mm2.value", "must be >= 0"),
+    # PD divides by the die area: 0 was a ZeroDivisionError traceback
+    ('die_area_mm2 = { value = 100.0,', 'die_area_mm2 = { value = 0.0,', "part[0].die_area_mm2", "must be > 0"),
+    ('die_area_mm2 = { value = 100.0,', 'die_area_mm2 = { min = 0.0, max = 100.0,', "part[0].die_area_mm2",
+     "must be > 0"),
 ])
 def test_malformed_catalog_names_file_and_key(tmp_path, old, new, key, words):
     assert old in GOOD_PART
@@ -259,6 +292,9 @@ def test_duplicate_part_id_is_an_error(tmp_path):
     ('name = "n"\n[dense_tops]\nfp9 = 1.0', "dense_tops.fp9", "unknown precision 'fp9'"),
     ('name = "n"\n[dense_tops]\nfp16 = "fast"', "dense_tops.fp16", "must be a number"),
     ('name = "n"\ndie_area_mm2 = 0.0', "die_area_mm2", "must be > 0"),
+    # 1e307 TOPS x 64 was an infinite TPP and a JSON ValueError traceback
+    ('name = "n"\n[dense_tops]\nfp64 = 1e307', "dense_tops.fp64", "must be <= 1e+09"),
+    ('name = "n"\n[io_gbs]\nnvlink = 1e300', "io_gbs.nvlink", "must be <= 1e+09"),
     ('name = "n"\ndatacenter = "yes"', "datacenter", "true or false"),
     ('datacenter = true', None, "missing key 'name'"),
 ])

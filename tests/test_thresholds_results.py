@@ -189,6 +189,44 @@ def test_rate_limited_part_says_derived_does_not_apply(tmp_path):
     assert "exceeds 10%" in note and "declared" in note
 
 
+def test_rate_limited_part_gets_no_derived_verdict(tmp_path, capsys):
+    """An H20 has the H100's architecture but a rate-limited peak: the architecture table gives a
+    TPP over 4,800, which must not turn into a 'controlled' verdict (nor `--fail-on` exit 3)."""
+    h20 = DeviceInfo(index=0, backend="cuda", name="NVIDIA H20", compute_capability="9.0", sm_count=78,
+                     sm_clock_max_mhz=1980)
+    path = str(save(_run("cuda", (h20,), ()), tmp_path))
+    (subject,) = result_subjects(path)
+    derived = subject.basis("peak-derived")
+    assert derived.get("tpp").value is None and "not used" in derived.get("tpp").missing
+    assert derived.get("tpp").inputs["derived_tpp"] > 4800  # the number is kept, just not judged
+    assert derived.get("performance_density").value is None
+    doc = check_subjects([path], rules="us-2023-10")
+    by = {v["basis"]: v for v in doc["subjects"][0]["verdicts"]}
+    assert by["peak-declared"]["outcome"] == "not_controlled"
+    assert by["peak-derived"]["outcome"] == "indeterminate"
+    assert main(["check", path, "--rules", "us-2023-10", "--fail-on", "controlled"]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("field, value", [("sm_clock_max_mhz", 0), ("sm_clock_max_mhz", -5), ("sm_count", 0)])
+def test_unusable_probe_values_are_missing_not_a_traceback(tmp_path, capsys, field, value):
+    from dataclasses import replace
+
+    path = str(save(_run("cuda", (replace(H100, **{field: value}),), ()), tmp_path))
+    (subject,) = result_subjects(path)
+    assert field in subject.basis("peak-derived").get("tpp").missing
+    assert main(["check", path, "--rules", "us-2023-10"]) == 0  # was AttributeError on None
+    assert main(["whatif", path]) == 0
+    capsys.readouterr()
+
+
+def test_agreeing_derived_tpp_is_judged(h100_file):
+    (subject,) = result_subjects(h100_file)
+    tpp = subject.basis("peak-derived").get("tpp")
+    assert tpp.value.lo == pytest.approx(132 * 1980e6 * 8192 / 1e12 * 8)  # +8.2 %: within 10 %
+    assert "lower boost clock" in tpp.note
+
+
 def test_unknown_compute_capability_is_missing_not_wrong(tmp_path):
     dev = DeviceInfo(index=0, backend="cuda", name="Mystery GPU", compute_capability="12.0", sm_count=10,
                      sm_clock_max_mhz=1000)
@@ -213,20 +251,22 @@ def test_cpu_result_flows_through_check_with_measured_verdicts(cpu_file, capsys)
     assert tpp["basis"] == "measured" and tpp["value"] == pytest.approx(55e9 / 1e12 * 32)
     verdicts = {v["rule_set"]: v for v in s["verdicts"]}
     assert all(v["basis"] == "measured" for v in s["verdicts"])
-    # TPP 1.76 fails every 3A090 paragraph, so the unknown datacenter flag and PD do not matter
-    assert verdicts["us-2023-10"]["outcome"] == "not_controlled"
-    assert "not a classification" in verdicts["us-2023-10"]["reason"]
+    # A measured TPP of 1.76 is only a lower bound of the peak: it decides no 3A090 paragraph,
+    # so a CPU run is never reported as "not controlled" (the issue: measured never by itself)
+    for rule_id in ("us-2023-10", "us-2022-10"):
+        assert verdicts[rule_id]["outcome"] == "indeterminate", verdicts[rule_id]["reason"]
+        assert "lower bound" in verdicts[rule_id]["reason"]
     assert any("theoretical peak" in n for n in verdicts["us-2023-10"]["notes"])
-    # I/O was not measured: the 2022 I/O clause is unknown, but TPP < 4800 already decides it
-    assert verdicts["us-2022-10"]["outcome"] == "not_controlled"
-    # DRAM 12 GB/s measured, TPP 1.76: inside the 2026 band as measured
-    assert verdicts["us-2026-01"]["met"] is True and verdicts["us-2026-01"]["outcome"] == "not_controlled"
+    assert all(c["result"] is not False for v in s["verdicts"] for c in v["clauses"] if c["comparator"] != "is")
+    # DRAM 12 GB/s and TPP 1.76 as measured: the peak may be above the 2026 band's limits
+    assert verdicts["us-2026-01"]["met"] is None and verdicts["us-2026-01"]["outcome"] == "indeterminate"
 
 
 def test_cpu_result_text_output(cpu_file, capsys):
     assert main(["check", cpu_file, "--rules", "us-2023-10"]) == 0
     out = capsys.readouterr().out
-    assert "measured" in out and "no catalog match" in out and "not controlled" in out
+    assert "measured" in out and "no catalog match" in out and "INDETERMINATE" in out
+    assert "not controlled" not in out
 
 
 def test_real_tppbench_run_output_if_available(tmp_path):

@@ -95,7 +95,7 @@ def run_devices_command(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(document(checked))
     else:
-        print(render_devices(checked, rules), end="")
+        print(render_devices(checked, rules, day), end="")
     return 0
 
 

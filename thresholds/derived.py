@@ -35,37 +35,47 @@ def derived_metrics(
         }
         result = tpp_from_tops(tops)
         winner = _reference_precision(result.winners, declared)
-        note = _compare_with_declared(result.tpp.lo, winner, device, arch, declared)
+        note, agrees = _compare_with_declared(result.tpp.lo, winner, device, arch, declared)
         ops = int(arch.ops_per_clock_per_sm[winner])
-        values["tpp"] = MetricValue(
-            "tpp", result.tpp, DERIVED,
-            source=(f"{device.sm_count} SMs x {device.sm_clock_max_mhz:,} MHz (max SM clock, NVML) x "
-                    f"{ops:,} {winner} op/clk/SM = {tops[winner].lo:,.1f} TOPS x {PRECISION_BITS[winner]} "
-                    f"(compute capability {arch.compute_capability} table; ties: {', '.join(result.winners)})"),
-            tags=arch.tags,
-            inputs={"sm_count": device.sm_count, "sm_clock_max_mhz": device.sm_clock_max_mhz,
-                    "compute_capability": arch.compute_capability, "precisions": list(result.winners),
-                    "ops_per_clock_per_sm": dict(arch.ops_per_clock_per_sm), "table_source": arch.source},
-            note=note,
-        )
+        source = (f"{device.sm_count} SMs x {device.sm_clock_max_mhz:,} MHz (max SM clock, NVML) x "
+                  f"{ops:,} {winner} op/clk/SM = {tops[winner].lo:,.1f} TOPS x {PRECISION_BITS[winner]} "
+                  f"(compute capability {arch.compute_capability} table; ties: {', '.join(result.winners)})")
+        inputs = {"sm_count": device.sm_count, "sm_clock_max_mhz": device.sm_clock_max_mhz,
+                  "compute_capability": arch.compute_capability, "precisions": list(result.winners),
+                  "ops_per_clock_per_sm": dict(arch.ops_per_clock_per_sm), "table_source": arch.source,
+                  "derived_tpp": round(result.tpp.lo, 4)}
         if note:
             notes.append(note)
+        if not agrees:
+            # A part rate-limited below its architecture (H20, H800 FP64): the architecture table
+            # does not describe it, and a verdict on that number would be wrong, not just loose.
+            values["tpp"] = MetricValue(
+                "tpp", None, DERIVED, tags=arch.tags, inputs=inputs, note=note,
+                missing=(f"derived TPP {result.tpp.lo:,.0f} ({source}) disagrees with the declared figure "
+                         f"by more than {AGREEMENT_PCT:g}%: not used"))
+            values["performance_density"] = MetricValue(
+                "performance_density", None, DERIVED, missing="derived TPP not used (see TPP)")
+        else:
+            values["tpp"] = MetricValue("tpp", result.tpp, DERIVED, source=source, tags=arch.tags,
+                                        inputs=inputs, note=note)
         facts = DeviceFacts(
             sm_count=device.sm_count, clock_mhz=float(device.sm_clock_max_mhz),
             clock_source="max SM clock (NVML)", peak_ops_per_s=result.ops_per_s,
             peak_ops_precision=result.ops_precision,
         )
         area = part.die_area_mm2 if part else None
-        values["performance_density"] = (
-            MetricValue(
+        if not agrees:
+            pass  # performance density set above: unknown
+        elif area is not None:
+            values["performance_density"] = MetricValue(
                 "performance_density", result.tpp.divided_by(area.value), DERIVED,
                 source=f"derived TPP / {fmt_interval(area.value)} mm2 declared die area ({area.source})",
                 tags=tuple(dict.fromkeys(arch.tags + area.tags)),
             )
-            if area is not None
-            else MetricValue("performance_density", None, DERIVED,
-                             missing="no applicable die area (not a catalog part, or unpublished)")
-        )
+        else:
+            values["performance_density"] = MetricValue(
+                "performance_density", None, DERIVED,
+                missing="no applicable die area (not a catalog part, or unpublished)")
     if "performance_density" not in values:
         values["performance_density"] = MetricValue(
             "performance_density", None, DERIVED, missing="derived TPP unknown")
@@ -82,6 +92,9 @@ def _missing_for_tpp(device: DeviceInfo, have_arch: bool) -> str | None:
         if getattr(device, name) is None:
             why = device.unavailable.get(name, "not recorded")
             return f"{name} unknown ({why})"
+    for name in ("sm_count", "sm_clock_max_mhz"):
+        if not getattr(device, name) > 0:
+            return f"{name} {getattr(device, name)!r} in the result file is not a usable value"
     if not have_arch:
         return f"no ops-per-clock table for compute capability {device.compute_capability}"
     return None
@@ -99,10 +112,11 @@ def _reference_precision(winners: tuple[str, ...], declared: MetricSet | None) -
     return ordered[0]
 
 
-def _compare_with_declared(tpp, winner, device, arch, declared) -> str | None:
-    """Say how far the derived TPP is from the declared one, and why (the clock it implies)."""
+def _compare_with_declared(tpp, winner, device, arch, declared) -> tuple[str | None, bool]:
+    """(how far the derived TPP is from the declared one and why, whether they agree within
+    AGREEMENT_PCT). Without a declared figure there is nothing to disagree with."""
     if declared is None or not declared.get("tpp").known:
-        return None
+        return None, True
     declared_tpp = declared.get("tpp").value
     ref = declared_tpp.central
     diff = (tpp - ref) / ref * 100
@@ -115,16 +129,15 @@ def _compare_with_declared(tpp, winner, device, arch, declared) -> str | None:
     if abs(diff) > AGREEMENT_PCT:
         text += (f"; the difference exceeds {AGREEMENT_PCT:g}%: the part is probably rate-limited or "
                  f"cut down below its architecture (e.g. China-specific parts), so the derived basis "
-                 f"does not describe it; use the declared figure")
-    else:
-        text += "; datasheets quote tensor rates at a lower boost clock than the maximum"
-    return text
+                 f"does not describe it and its TPP is not used; use the declared figure")
+        return text, False
+    return text + "; datasheets quote tensor rates at a lower boost clock than the maximum", True
 
 
 def _io(device: DeviceInfo, tables: DerivationTables) -> MetricValue:
     pcie = None
     pcie_text = None
-    if device.pcie_gen_max is not None and device.pcie_width_max is not None:
+    if device.pcie_gen_max is not None and device.pcie_width_max is not None and device.pcie_width_max > 0:
         lane = tables.pcie_lane_gbs.rates.get(str(device.pcie_gen_max))
         if lane is not None:
             pcie = lane * device.pcie_width_max
@@ -174,6 +187,9 @@ def _memory(device: DeviceInfo, tables: DerivationTables) -> MetricValue:
         name = "mem_clock_max_mhz" if device.mem_clock_max_mhz is None else "memory_bus_width_bits"
         return MetricValue("memory_bandwidth_gbs", None, DERIVED,
                            missing=f"{name} unknown ({device.unavailable.get(name, 'not recorded')})")
+    if not (device.mem_clock_max_mhz > 0 and device.memory_bus_width_bits > 0):
+        return MetricValue("memory_bandwidth_gbs", None, DERIVED,
+                           missing="memory clock or bus width in the result file is not a usable value")
     gbs = device.mem_clock_max_mhz * 1e6 * device.memory_bus_width_bits / 8 * tables.memory_transfers_per_clock / 1e9
     return MetricValue(
         "memory_bandwidth_gbs", Interval.point(gbs), DERIVED,

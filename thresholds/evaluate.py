@@ -1,9 +1,14 @@
 """evaluate(rule, metrics) -> Verdict, with three-valued (Kleene) logic.
 
 A clause whose metric is unknown, or whose published range straddles the threshold, is
-indeterminate (None), never false. Paragraphs combine their clauses with all/any; a regime's
-outcome is: some controlling paragraph met AND no exemption met. The reported paragraph is the
-first one met in file order (the files list paragraphs from most to least specific)."""
+indeterminate (None), never false. On the measured basis a value is a lower bound of the
+theoretical peak the rules are written on (a part never runs faster than its peak), so it is
+compared as "at least the measured value": a measured value below a threshold leaves the clause
+undecided, and a measured verdict is never `not_controlled` by itself.
+
+Paragraphs combine their clauses with all/any; a regime's outcome is: some controlling paragraph
+met AND no exemption met. The reported paragraph is the first one met in file order (the files
+list paragraphs from most to least specific)."""
 
 from __future__ import annotations
 
@@ -96,11 +101,23 @@ def margin(value: Interval, threshold: float) -> tuple[float, float]:
 # --------------------------------------------------------------------------- paragraphs
 
 
+MEASURED_BASIS = "measured"
+MEASURED_CAVEAT = ("measured: a lower bound of the theoretical peak the rules are written on, so a "
+                   "measured value below a threshold decides nothing")
+
+
+def as_peak(value: Interval | bool | None, basis: str) -> Interval | bool | None:
+    """What a value says about the theoretical peak: itself, or on the measured basis "at least it"."""
+    if basis == MEASURED_BASIS and isinstance(value, Interval):
+        return Interval(value.lo, math.inf)
+    return value
+
+
 def _clause_results(label: str, clauses: tuple[Clause, ...], metrics: MetricSet) -> list[ClauseResult]:
     out = []
     for clause in clauses:
         mv = metrics.get(clause.metric)
-        result = compare(mv.value, clause.comparator, clause.value)
+        result = compare(as_peak(mv.value, metrics.basis), clause.comparator, clause.value)
         pct = None
         if isinstance(mv.value, Interval) and clause.comparator != "is" and float(clause.value) != 0:
             pct = margin(mv.value, float(clause.value))[0]
@@ -188,8 +205,8 @@ def evaluate(
     nearest, near_limit = _nearest(all_results, near_pct)
     licence = _licence_notes(rule.licence_notes, paragraph, metrics, as_of) if outcome == "controlled" else ()
     notes = list(metrics.notes)
-    if metrics.basis == "measured" and not informational and outcome != "controlled":
-        reason += " (measured: the rules are written on peak figures, so this is not a classification)"
+    if metrics.basis == MEASURED_BASIS and outcome != "controlled" and met is not False:
+        reason += f" ({MEASURED_CAVEAT})"
     if not common["in_force"]:
         notes.append(_status_text(rule, as_of))
     return Verdict(

@@ -24,6 +24,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DERIVATION_FILE = "derivation.toml"
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _PCI_ID = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{4}$")
+# Ceiling for a part's figures (TOPS, GB/s, mm2, MHz, SM count): far above any real part, and low
+# enough that TPP (x 64), sums and whatif aggregates stay finite floats (1e307 TOPS gave inf TPP
+# and a JSON traceback). Die areas below AREA_MIN_MM2 would overflow performance density.
+FIGURE_MAX = 1e9
+AREA_MIN_MM2 = 1e-3
 
 
 def rules_dir() -> Path:
@@ -185,14 +190,21 @@ def _figure(t: Table, name: str, kind: str = "number", require_source: bool = Tr
     if kind == "flag":
         value: Interval | bool = f.boolean("value")
     elif "value" in f.data:
-        value = Interval.point(f.number("value", minimum=0.0))
+        value = Interval.point(f.number("value", minimum=0.0, maximum=FIGURE_MAX))
     else:
-        lo, hi = f.number("min", minimum=0.0), f.number("max", minimum=0.0)
+        lo, hi = f.number("min", minimum=0.0, maximum=FIGURE_MAX), f.number("max", minimum=0.0, maximum=FIGURE_MAX)
         if hi < lo:
             raise f.fail("max", f"max {hi:g} is below min {lo:g}")
         value = Interval(lo, hi)
     f.finish()
     return Figure(value, tags, source, note)
+
+
+def _positive(t: Table, name: str, least: float = 0.0) -> Figure | None:
+    fig = _figure(t, name)
+    if fig is not None and not fig.value.lo > least:
+        raise t.fail(name, f"must be > {least:g} (omit the key when unknown)")
+    return fig
 
 
 def _figures(t: Table, name: str, allowed: tuple[str, ...] | None) -> dict[str, Figure]:
@@ -229,10 +241,10 @@ def _part(t: Table, path: Path) -> Part:
         datacenter=_figure(t, "datacenter", "flag"),
         dense_tops=_figures(t, "dense_tops", tuple(PRECISION_BITS)),
         io_gbs=_figures(t, "io_gbs", None),
-        die_area_mm2=_figure(t, "die_area_mm2"),
+        die_area_mm2=_positive(t, "die_area_mm2", AREA_MIN_MM2),  # divides TPP: omit the key when unknown
         memory_bandwidth_gbs=_figure(t, "memory_bandwidth_gbs"),
-        sm_count=_figure(t, "sm_count"),
-        boost_clock_mhz=_figure(t, "boost_clock_mhz"),
+        sm_count=_positive(t, "sm_count"),
+        boost_clock_mhz=_positive(t, "boost_clock_mhz"),
         aliases=aliases, pci_ids=pci_ids, pci_ids_source=pci_source, gaps=gaps, notes=notes,
         path=str(path),
     )
@@ -270,17 +282,17 @@ def load_spec(path: str | os.PathLike[str]) -> Part:
     source = f"spec file {path}"
     name = t.string("name")
     datacenter = t.boolean("datacenter", False)
-    area = t.number("die_area_mm2", False, minimum=0.0)
-    if area is not None and area <= 0:
-        raise t.fail("die_area_mm2", "must be > 0 (omit the key when unknown)")
-    memory = t.number("memory_bandwidth_gbs", False, minimum=0.0)
+    area = t.number("die_area_mm2", False, minimum=0.0, maximum=FIGURE_MAX)
+    if area is not None and area <= AREA_MIN_MM2:
+        raise t.fail("die_area_mm2", f"must be > {AREA_MIN_MM2:g} (omit the key when unknown)")
+    memory = t.number("memory_bandwidth_gbs", False, minimum=0.0, maximum=FIGURE_MAX)
     tops: dict[str, Figure] = {}
     dense = t.table("dense_tops")
     if dense is not None:
         for key in list(dense.data):
             if key not in PRECISION_BITS:
                 raise dense.fail(key, f"unknown precision '{key}' (expected one of: {', '.join(PRECISION_BITS)})")
-            value = dense.number(key, minimum=0.0)
+            value = dense.number(key, minimum=0.0, maximum=FIGURE_MAX)
             if value > 0:
                 tops[key] = Figure(Interval.point(value), (), source)
         dense.finish()
@@ -288,7 +300,7 @@ def load_spec(path: str | os.PathLike[str]) -> Part:
     io = t.table("io_gbs")
     if io is not None:
         for key in list(io.data):
-            links[key] = Figure(Interval.point(io.number(key, minimum=0.0)), (), source)
+            links[key] = Figure(Interval.point(io.number(key, minimum=0.0, maximum=FIGURE_MAX)), (), source)
         io.finish()
     t.finish()
 
@@ -314,7 +326,7 @@ def _rate_table(t: Table, name: str, key_check: Callable[[str], bool]) -> RateTa
     for key in list(rates_t.data):
         if not key_check(key):
             raise rates_t.fail(key, "unknown key (expected a generation number)")
-        rates[key] = rates_t.number(key, minimum=0.0)
+        rates[key] = rates_t.number(key, minimum=0.0, maximum=FIGURE_MAX)
     rates_t.finish()
     r.finish()
     return RateTable(rates, tags, source)
@@ -336,7 +348,9 @@ def _load_derivation_cached(folder: str) -> DerivationTables:
         for key in list(ops_t.data):
             if key not in PRECISION_BITS:
                 raise ops_t.fail(key, f"unknown precision '{key}' (expected one of: {', '.join(PRECISION_BITS)})")
-            ops[key] = ops_t.number(key, minimum=0.0)
+            ops[key] = ops_t.number(key, minimum=0.0, maximum=FIGURE_MAX)
+            if not ops[key] > 0:
+                raise ops_t.fail(key, "must be > 0 (omit a precision the architecture lacks)")
         ops_t.finish()
         checks = []
         for c in a.tables("check"):

@@ -18,8 +18,9 @@ from thresholds.metrics import datacenter_metric, fmt_interval, tpp_from_tops, t
 from thresholds.model import PRECISION_BITS, DeviceFacts, Interval, MetricSet, MetricValue, Part
 
 MEASURED = "measured"
-CAVEAT = ("measured basis: the rules are written on theoretical peak figures, so a measured value "
-          "below a threshold never by itself makes a part uncontrolled")
+CAVEAT = ("measured basis: the rules are written on theoretical peak figures and a measured value is "
+          "only a lower bound of the peak, so a measured value below a threshold never by itself makes "
+          "a part uncontrolled (those clauses stay undecided)")
 
 
 def _ok(result: RunResult, device: DeviceInfo, benchmark: str) -> Iterable[Measurement]:

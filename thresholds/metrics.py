@@ -58,6 +58,14 @@ def _tags(*figures: Figure | None) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def _best_supported(figures: list[Figure]) -> list[Figure]:
+    """The tied winning figures that carry the TPP's confidence: a maximum reached by a verified
+    figure (A100: fp16 312 x 16 [V]) is not made unverified by an [R] figure that ties it
+    (INT4 1,248 x 4). Only when every winner is [R] is the TPP itself unverified."""
+    verified = [f for f in figures if not f.unverified]
+    return verified or figures
+
+
 def tpp_source(result: TppResult, tops: Mapping[str, Interval], unit: str = "TOPS") -> str:
     return " = ".join(
         f"{p} {fmt_interval(tops[p])} {unit} x {PRECISION_BITS[p]}" for p in result.winners
@@ -73,7 +81,7 @@ def declared_metrics(part: Part, origin: str) -> tuple[MetricSet, DeviceFacts]:
     if result is None:
         values["tpp"] = MetricValue("tpp", None, DECLARED, missing="no dense rate published")
     else:
-        win = [part.dense_tops[p] for p in result.winners]
+        win = _best_supported([part.dense_tops[p] for p in result.winners])
         values["tpp"] = MetricValue(
             "tpp", result.tpp, DECLARED, source=f"{tpp_source(result, tops)} ({origin})",
             tags=_tags(*win), inputs={"precisions": list(result.winners)},
@@ -90,7 +98,7 @@ def declared_metrics(part: Part, origin: str) -> tuple[MetricSet, DeviceFacts]:
         values["performance_density"] = MetricValue(
             "performance_density", result.tpp.divided_by(area.value), DECLARED,
             source=f"TPP / {fmt_interval(area.value)} mm2 applicable die area ({area.source or origin})",
-            tags=_tags(*[part.dense_tops[p] for p in result.winners], area),
+            tags=_tags(*_best_supported([part.dense_tops[p] for p in result.winners]), area),
             inputs={"die_area_mm2": [area.value.lo, area.value.hi] if not area.value.is_point else area.value.lo},
         )
     if part.io_gbs:

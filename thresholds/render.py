@@ -1,9 +1,13 @@
-"""Plain-text output of check, devices, rules and whatif."""
+"""Plain-text output of check, devices, rules and whatif.
+
+Device names, paths and probe fields come from result files, so every line is made terminal-safe
+(`_lines`): control characters, escape sequences and embedded newlines become '?'."""
 
 from __future__ import annotations
 
 import datetime
 
+from results.render.text import clean
 from thresholds.check import Checked
 from thresholds.model import MetricValue, RuleSet, Verdict
 from thresholds.serialize import DISPLAY_METRICS
@@ -18,6 +22,11 @@ METRIC_TITLES = {
     "memory_bandwidth_gbs": "memory bandwidth (GB/s)",
     "datacenter": "datacenter part",
 }
+
+
+def _lines(lines: list[str]) -> str:
+    """Join output lines, each made one terminal-safe line; ends with a newline."""
+    return "\n".join(clean(line) for line in lines).rstrip() + "\n"
 
 
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
@@ -91,6 +100,8 @@ def render_check(checked: list[Checked], rules: tuple[RuleSet, ...], as_of: date
                 out.append(f"   note: {note}")
         for gap in s.gaps:
             out.append(f"   gap: {gap}")
+        if not rules:
+            out.append(f"  no regime selected: none is in force on {as_of} (see `tppbench rules`; --rules all)")
         current = None
         for v in item.verdicts:
             if v.rule_set != current:
@@ -105,7 +116,7 @@ def render_check(checked: list[Checked], rules: tuple[RuleSet, ...], as_of: date
             if v.applicable:
                 out.extend(verdict_lines(v, shown=licence_shown))
         out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    return _lines(out)
 
 
 def cell(v: Verdict) -> str:
@@ -122,7 +133,25 @@ def cell(v: Verdict) -> str:
     return text + ("~" if v.near_limit else "")
 
 
-def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...]) -> str:
+def _short_cell(mv: MetricValue) -> str:
+    """A devices-table value; '*' marks a figure resting on one the reference marks [R]."""
+    text = value_text(mv.value)
+    return text + "*" if mv.value is not None and "R" in mv.tags else text
+
+
+def _regime_state(rule: RuleSet, as_of: datetime.date) -> str:
+    if rule.in_force_on(as_of):
+        return f"{rule.id}: in force since {rule.effective_from}"
+    if rule.status == "proposed":
+        return f"{rule.id}: proposed {rule.proposed_on}, never in force"
+    if rule.effective_from and as_of < rule.effective_from:
+        return f"{rule.id}: in force from {rule.effective_from}"
+    return f"{rule.id}: {rule.status} since {rule.status_date}"
+
+
+def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
+                   as_of: datetime.date | None = None) -> str:
+    as_of = as_of or datetime.date.today()
     header = ["id", "TPP", "PD", "I/O GB/s", "DRAM GB/s", "DC", *[r.id for r in rules]]
     rows = []
     for item in checked:
@@ -130,28 +159,31 @@ def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...]) -> str:
         verdicts = {v.rule_set: v for v in item.verdicts}
         rows.append([
             item.subject.ref,
-            value_text(m.get("tpp").value), value_text(m.get("performance_density").value),
-            value_text(m.get("io_bidirectional_gbs").value), value_text(m.get("memory_bandwidth_gbs").value),
+            _short_cell(m.get("tpp")), _short_cell(m.get("performance_density")),
+            _short_cell(m.get("io_bidirectional_gbs")), _short_cell(m.get("memory_bandwidth_gbs")),
             value_text(m.get("datacenter").value),
             *[cell(verdicts[r.id]) if r.id in verdicts else "" for r in rules],
         ])
     lines = _table(rows, header)
     lines += [
         "",
-        "Peak-declared figures from thresholds/devices/*.toml (a-b: published range; ? = indeterminate, "
+        "Peak-declared figures from thresholds/devices/*.toml (a-b: published range; * = rests on a figure "
+        "the reference marks [R]: recalled, unverified; ? = indeterminate, "
         "e.g. a figure is unpublished or a range straddles a threshold; ~ = a threshold within 10%; "
         "n/a = the regime has no device-level threshold; inside/outside = informational band).",
+        f"Regimes on {as_of}: " + "; ".join(_regime_state(r, as_of) for r in rules) + ".",
         "Regimes with only cluster, model or allocation thresholds: see `tppbench rules` and `tppbench whatif`.",
         "Details and sources: tppbench check ID [--json].",
     ]
-    return "\n".join(lines) + "\n"
+    return _lines(lines)
 
 
 def _clauses_text(p) -> str:
     def one(c) -> str:
         if isinstance(c.value, bool):
             return f"{c.metric} is {'true' if c.value else 'false'}"
-        return f"{c.metric} {c.comparator} {num(float(c.value))} {c.unit}"
+        unverified = " (unverified [R])" if "R" in c.tags else ""
+        return f"{c.metric} {c.comparator} {num(float(c.value))} {c.unit}{unverified}"
 
     return (" and " if p.combine == "all" else " or ").join(one(c) for c in p.clauses)
 
@@ -173,7 +205,7 @@ def render_rules(rules: tuple[RuleSet, ...], as_of: datetime.date) -> str:
             lines.append(f"  exemption {e.label}: {_clauses_text(e)} {tags_text(e.tags)}".rstrip())
         if r.status_note:
             lines.append(f"  status: {r.status_note}")
-    return "\n".join(lines) + "\n"
+    return _lines(lines)
 
 
 def _days(days: float | None) -> str:
@@ -226,4 +258,4 @@ def render_whatif(w: WhatIf) -> str:
     out.extend("  " + line for line in _table(rows, ["threshold", "at peak", "at measured", "where"]))
     for note in w.notes:
         out.append(f"note: {note}")
-    return "\n".join(out).rstrip() + "\n"
+    return _lines(out)

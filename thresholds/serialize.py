@@ -98,7 +98,8 @@ def subject_json(subject: Subject, verdicts: list[Verdict]) -> dict[str, Any]:
 def rule_json(rule: RuleSet, as_of) -> dict[str, Any]:
     def clause(c):
         return {"metric": c.metric, "comparator": c.comparator, "value": c.value, "unit": c.unit,
-                **({"note": c.note} if c.note else {}), **({"tags": list(c.tags)} if c.tags else {})}
+                **({"note": c.note} if c.note else {}), **({"tags": list(c.tags)} if c.tags else {}),
+                **({"unverified": True} if "R" in c.tags else {})}
 
     def para(p):
         return {"label": p.label, "scope": p.scope, "effect": p.effect, "combine": p.combine,

@@ -74,7 +74,7 @@ def clause_text(clause: Clause, value: Interval | bool | None, result: bool | No
             return flag_text(clause.metric, None)
         return flag_text(clause.metric, value if isinstance(value, bool) else None)
     label, suffix = LABELS.get(clause.metric, clause.metric), SUFFIX.get(clause.metric, "")
-    threshold = num(float(clause.value))
+    threshold = num(float(clause.value)) + (" (unverified threshold [R])" if "R" in clause.tags else "")
     if value is None:
         return f"{label} unknown"
     shown = value_text(value)

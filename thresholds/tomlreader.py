@@ -43,17 +43,21 @@ class Table:
             raise self.fail(name, f"must be a non-empty string, got {_kind(value)}")
         return value
 
-    def number(self, name: str, required: bool = True, minimum: float | None = None) -> float | None:
+    def number(self, name: str, required: bool = True, minimum: float | None = None,
+               maximum: float | None = None) -> float | None:
         value = self.get(name, required)
         if value is None:
             return None
-        return self.check_number(name, value, minimum)
+        return self.check_number(name, value, minimum, maximum)
 
-    def check_number(self, name: str, value: Any, minimum: float | None = None) -> float:
+    def check_number(self, name: str, value: Any, minimum: float | None = None,
+                     maximum: float | None = None) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.fail(name, f"must be a number, got {_kind(value)}")
         if minimum is not None and value < minimum:
             raise self.fail(name, f"must be >= {minimum:g}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.fail(name, f"must be <= {maximum:g}, got {value!r} (out of any plausible range)")
         return float(value)
 
     def boolean(self, name: str, required: bool = True) -> bool | None:
