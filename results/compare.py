@@ -3,7 +3,8 @@
 One row per (case key, device slot) of each CURRENT file against BASE:
   improved / regressed  ratio of medians beyond `factor` and the samples differ significantly
   noisy                 ratio beyond `factor` but the difference is not significant
-  unchanged             ratio within [1/factor, factor] (or skipped on both sides)
+  unchanged             ratio within [1/factor, factor] (or not measured on either side, unless
+                        the current side newly failed: that is `missing`)
   new / missing         measured on one side only (absent, skipped or failed on the other)
   incomparable          method version, precision, device model or counting convention differ
 Rates are "higher is better" (flop/s, op/s, byte/s), so ratio = current / baseline.
@@ -242,6 +243,8 @@ def _classify(
             return row("new", f"not in baseline; current {cur.status}: {cur.reason}")  # type: ignore[union-attr]
         if cur is None:
             return row("missing", f"not in current; baseline {base.status}: {base.reason}")
+        if cur.status == "error" and base.status != "error":  # a new failure must not hide as unchanged
+            return row("missing", f"current error (baseline {base.status}): {cur.reason}")
         return row("unchanged", f"not measured on either side ({base.status} / {cur.status}): {cur.reason}")
     if not base_ok:
         why = "not in baseline" if base is None else f"baseline {base.status}: {base.reason}"

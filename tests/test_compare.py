@@ -286,6 +286,19 @@ def test_skipped_on_both_sides_is_unchanged_and_errors_are_missing():
     assert "correctness" in rows[synth.KEYS["bf16"]].reason
 
 
+def test_a_new_failure_after_a_skip_is_missing_not_unchanged():
+    from dataclasses import replace
+
+    case = synth._case("fp8")
+    rng = random.Random(6)
+    base = synth.run("synthetic-a", [synth.skipped(case, "fp8 needs compute capability 8.9")])
+    failed = replace(synth.measurement(rng, case, 1e15), status="error", reason="RuntimeError: boom",
+                     rate=None)
+    cur = synth.run("synthetic-b", [failed])
+    (row,) = compare(Named("a", base), [Named("b", cur)]).rows
+    assert row.change == "missing" and "boom" in row.reason
+
+
 def test_several_current_files_each_get_rows(capsys):
     comp = compare(named(BASE), [named(CURRENT), named(BASE)])
     sources = {r.current_source for r in comp.rows}
