@@ -8,10 +8,11 @@ Kernels are written once against `backend.device`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, ContextManager, Protocol
 
 import torch
 
@@ -44,6 +45,7 @@ class Backend(Protocol):
     device: torch.device
     device_index: int | None
 
+    def selected(self) -> ContextManager[None]: ...
     def synchronize(self) -> None: ...
     def now(self) -> float: ...
     def start_sample(self) -> Any: ...
@@ -88,6 +90,9 @@ class CpuBackend:
     @property
     def clock_name(self) -> str:
         return "perf_counter"
+
+    def selected(self) -> ContextManager[None]:
+        return contextlib.nullcontext()
 
     def synchronize(self) -> None:
         return None
@@ -142,20 +147,26 @@ class CpuBackend:
 
 
 class CudaBackend:
-    """One CUDA device: per-sample CUDA events on the current stream, 256 MiB L2 flush."""
+    """One CUDA device: per-sample CUDA events on this device's current stream, 256 MiB L2 flush.
+
+    Constructing one does not change torch's current device (several are made at planning);
+    the runner makes the device current with `selected()` while its cases run, so work that uses
+    the current device or stream (events, `torch.cuda.Stream()`, `torch.cuda._sleep`) lands on it."""
 
     kind = "cuda"
 
     def __init__(self, index: int) -> None:
         self.device_index = index
         self.device = torch.device("cuda", index)
-        torch.cuda.set_device(self.device)
         self.properties = torch.cuda.get_device_properties(self.device)
         self._flush_buffer: torch.Tensor | None = None
 
     @property
     def clock_name(self) -> str:
         return "cuda_event"
+
+    def selected(self) -> ContextManager[None]:
+        return torch.cuda.device(self.device)
 
     def synchronize(self) -> None:
         torch.cuda.synchronize(self.device)
@@ -166,12 +177,12 @@ class CudaBackend:
     def start_sample(self) -> tuple[torch.cuda.Event, torch.cuda.Event]:
         start = torch.cuda.Event(enable_timing=True)
         end = torch.cuda.Event(enable_timing=True)
-        start.record()
+        start.record(torch.cuda.current_stream(self.device))  # this GPU's stream, whatever is current
         return start, end
 
     def stop_sample(self, token: tuple[torch.cuda.Event, torch.cuda.Event]) -> float:
         start, end = token
-        end.record()
+        end.record(torch.cuda.current_stream(self.device))
         end.synchronize()
         return start.elapsed_time(end) / 1e3
 

@@ -89,7 +89,8 @@ NVML = NvmlSession()
 
 
 def nvml_shutdown() -> None:
-    """Release NVML (the runner calls this once at the end of a run; also registered at exit)."""
+    """Release NVML now (the session also registers this at exit; a multi-rank process that leaves
+    with os._exit skips it, and the process exit frees NVML)."""
     NVML.shutdown()
 
 

@@ -142,15 +142,18 @@ def plan(options: RunOptions, session: distributed.Session | None = None) -> lis
 
 
 def run_case(bench: Benchmark, case: Case, backend: Backend, info: DeviceInfo, mode: str) -> Measurement:
+    """One case on its device (made current while it runs). Any exception of the case becomes a
+    status=error record; only Ctrl-C and a RunAborted (BaseExceptions) end the run."""
     sampler = TelemetrySampler(backend.device_index if backend.kind == "cuda" else None)
-    with sampler:
+    with backend.selected(), sampler:
         try:
             result = bench.run(case, backend, mode)
         except torch.cuda.OutOfMemoryError as exc:
-            torch.cuda.empty_cache()
             result = _failed(case, backend, f"out of memory: {_first_line(exc)}")
-        except (RuntimeError, ValueError, TypeError, NotImplementedError, AssertionError) as exc:
+        except Exception as exc:  # a kernel error, an unsupported dtype, a bug in one family
             result = _failed(case, backend, f"{type(exc).__name__}: {_first_line(exc)}")
+    if result.reason and result.reason.startswith("out of memory") and backend.kind == "cuda":
+        torch.cuda.empty_cache()  # here, once the exception (and the case's tensors) are released
     telemetry = sampler.telemetry
     flags = result.flags + throttle_flags(telemetry, info.sm_clock_max_mhz)
     return dataclasses.replace(result, telemetry=telemetry, flags=tuple(dict.fromkeys(flags)))
@@ -212,7 +215,12 @@ def execute(
         for name in options.suites:
             derive = getattr(known[name], "derive", None)
             if derive is not None:
-                records.extend(derive(records, str(host["host"])))
+                try:
+                    records.extend(derive(records, str(host["host"])))
+                except Exception as exc:  # a bug here must not cost the measured records
+                    records.append(not_run(Case(name, "derived"), None, "error",
+                                           f"deriving records failed: {type(exc).__name__}: {_first_line(exc)}",
+                                           unit="byte"))
     return result(reason, records, devices, hosts)
 
 
@@ -231,7 +239,8 @@ def _execute_phases(options, planned, session, measurements, on_start, on_done) 
         if device.phase == "group" and session is not None:
             _agree_on_plan(session, device.cases)
         if device.warm_up:
-            warm_up_device(device.backend, options.mode)
+            with device.backend.selected():
+                warm_up_device(device.backend, options.mode)
         backends: dict[int, Backend] = {}
         for bench, case in device.cases:
             if session is not None:
@@ -295,7 +304,8 @@ def warm_up_device(backend: Backend, mode: str) -> None:
     seconds = backend.sizes(mode).global_warmup_s
     if seconds <= 0:
         return
-    a = torch.randn(4096, 4096, device=backend.device, dtype=torch.bfloat16)
+    dtype = torch.float16 if backend.precision_unsupported("bf16") else torch.bfloat16
+    a = torch.randn(4096, 4096, device=backend.device, dtype=dtype)
     out = torch.empty_like(a)
     backend.synchronize()
     start = backend.now()

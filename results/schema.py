@@ -230,13 +230,29 @@ _NESTED: dict[tuple[type, str], type] = {
     (Telemetry, "temperature_c"): RangeSummary,
 }
 
+# Expected JSON types by field name (a name means the same thing in every record that has it).
+# None is accepted wherever the dataclass default allows it; a missing required field is caught
+# separately.
 _FLOAT_FIELDS = {
     "work_per_call", "rate", "busbw", "busbw_factor", "median", "mean", "min", "max", "p10",
     "p90", "iqr", "stdev", "cv", "warmup_s", "power_limit_w",
 }
-_INT_FIELDS = {"n", "samples", "calls_per_sample", "warmup_calls", "world_size", "schema_version"}
-_STR_FIELDS = {"key", "benchmark", "variant", "status", "unit", "convention", "host", "name",
-               "backend", "mode", "started_utc", "harness_version", "clock"}
+_INT_FIELDS = {
+    "n", "samples", "calls_per_sample", "warmup_calls", "world_size", "schema_version",
+    "device_index", "rank", "index", "method_version", "throttle_reasons_mask", "threads",
+    "sm_count", "sm_clock_max_mhz", "sm_clock_app_mhz", "mem_clock_max_mhz", "mem_clock_app_mhz",
+    "memory_total_bytes", "memory_bus_width_bits", "l2_cache_bytes", "pcie_gen_current",
+    "pcie_gen_max", "pcie_width_current", "pcie_width_max",
+}
+_BOOL_FIELDS = {"complete", "available", "l2_flushed"}
+_STR_FIELDS = {
+    "key", "benchmark", "variant", "status", "unit", "convention", "host", "name", "backend",
+    "mode", "started_utc", "finished_utc", "harness_version", "clock", "precision", "reason",
+    "incomplete_reason", "label", "git_commit", "cpu_model", "os", "python", "torch", "cuda",
+    "driver", "nccl", "pci_device_id", "pci_bus_id", "uuid", "compute_capability", "ecc_mode",
+    "mig_mode",
+}
+_STR_LIST_FIELDS = {"flags", "argv", "suites", "hosts", "throttle_reasons"}
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -275,8 +291,12 @@ def _check_scalar(name: str, value: Any, path: str) -> Any:
     if name in _INT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SchemaError(f"{path} must be an integer, got {type(value).__name__}")
+    if name in _BOOL_FIELDS and not isinstance(value, bool):
+        raise SchemaError(f"{path} must be true or false, got {type(value).__name__}")
     if name in _STR_FIELDS and not isinstance(value, str):
         raise SchemaError(f"{path} must be a string, got {type(value).__name__}")
+    if name in _STR_LIST_FIELDS and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise SchemaError(f"{path} must be a list of strings")
     if name == "times_s":
         if not isinstance(value, list) or not all(
             isinstance(t, (int, float)) and not isinstance(t, bool) for t in value

@@ -60,11 +60,14 @@ def load(path: str | os.PathLike[str]) -> RunResult:
     if not text.strip():
         raise ResultFileError(path, "empty file")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise ResultFileError(
             path, f"not valid JSON (truncated or corrupt?) at line {exc.lineno} column {exc.colno}"
         ) from None
+    except _NonFiniteNumber as exc:
+        raise ResultFileError(path, f"not valid JSON: {exc} is not a number JSON allows "
+                                    "(tppbench never writes NaN or Infinity)") from None
     if not isinstance(data, dict):
         raise ResultFileError(path, "not a tppbench result file (top level is not an object)")
     if "schema_version" not in data:
@@ -82,6 +85,14 @@ def load(path: str | os.PathLike[str]) -> RunResult:
         raise ResultFileError(path, f"invalid result file: {exc}") from None
     except TypeError as exc:  # a wrongly typed nested value that slipped past the field checks
         raise ResultFileError(path, f"invalid result file: {exc}") from None
+
+
+class _NonFiniteNumber(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> None:
+    raise _NonFiniteNumber(name)
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:

@@ -118,3 +118,40 @@ def test_commands_that_only_read_never_import_torch():
             "assert not heavy, heavy")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_out_that_is_a_file_is_refused_before_measuring(tmp_path):
+    taken = tmp_path / "results.json"
+    taken.write_text("{}")
+    for out, needle in ((taken, "exists and is not a folder"), (taken / "runs", "is not a folder")):
+        start = time.monotonic()
+        proc = tppbench("run", "--device", "cpu", "--mode", "smoke", "--out", str(out))
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        assert needle in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().count("\n") == 0
+        assert "ok," not in proc.stdout and time.monotonic() - start < 20  # nothing was measured
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_a_result_that_cannot_go_into_out_is_saved_in_the_temp_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    from bench.commands.run import RESCUE_FOLDER, save_or_rescue
+    from helpers_results import run_result
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    path, problem = save_or_rescue(run_result(), str(blocked))
+    assert path.parent == tmp_path / "tmp" / RESCUE_FOLDER
+    assert load(path) == run_result()
+    assert str(blocked) in problem and str(path) in problem
+    path, problem = save_or_rescue(run_result(), str(tmp_path / "fine"))
+    assert problem is None and path.parent == tmp_path / "fine"
+
+
+def test_a_gpu_named_twice_is_measured_once():
+    from bench.commands.run import _gpu_list
+
+    assert _gpu_list("1,0,1,") == (1, 0)

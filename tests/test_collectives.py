@@ -173,3 +173,11 @@ def test_without_torchrun_a_cpu_run_measures_a_world_of_one(tmp_path):
     for m in records:
         assert m.status == "ok" and m.rank is None and m.params["world_size"] == 1
         assert m.busbw == pytest.approx(m.rate * col.busbw_factor(m.variant, 1))  # 0 for the reducing ops
+
+
+def test_a_step_factor_barely_above_one_is_refused_not_planned_forever(tmp_path):
+    done = _run_cli("--device", "cpu", "--suite", "collectives", "--step-factor", "1.0000001",
+                    "--out", str(tmp_path), timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "use a larger --step-factor" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -139,3 +139,18 @@ def test_hostlink_on_gpu():
         m = HostLinkBenchmark().run(case, backend, "smoke")
         assert m.status == "ok", m.reason
         assert m.rate > 1e9
+
+
+def test_sweep_shapes_halved_to_fit_memory_never_repeat_a_key():
+    from bench.backend import _CUDA_SWEEP, ModeSizes
+
+    class SmallGpuSizes(CpuBackend):  # the real CPU backend, planning a GPU's full sweep in 6 GB
+        def free_memory_bytes(self) -> int:
+            return 6 << 30
+
+        def sizes(self, mode: str) -> ModeSizes:
+            return ModeSizes(8192, _CUDA_SWEEP, 1 << 30, 1 << 28, 0.0)
+
+    keys = [c.key for c in MatmulBenchmark().cases(SmallGpuSizes(), "full")]
+    assert len(keys) == len(set(keys))  # fp64 12288^3 halves to 6144^3, already in the sweep
+    assert "matmul/fp64/m=6144,n=6144,k=6144" in keys

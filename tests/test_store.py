@@ -108,6 +108,13 @@ def test_loader_refuses_truncated_real_file(tmp_path):
     (lambda d: d.update(devices={}), "'devices' must be a list"),
     (lambda d: d["measurements"][0]["stats"].update(n="3"), "measurements[0].stats.n must be an integer"),
     (lambda d: d["measurements"][0].update(rate=None), "has status ok but no rate"),
+    (lambda d: d["measurements"][0].update(flags=[1]), "measurements[0].flags must be a list of strings"),
+    (lambda d: d["measurements"][0].update(reason=5), "measurements[0].reason must be a string"),
+    (lambda d: d["measurements"][0].update(device_index="0"), "measurements[0].device_index must be an integer"),
+    (lambda d: d["measurements"][0].update(precision=16), "measurements[0].precision must be a string"),
+    (lambda d: d["run"].update(complete="yes"), "run.complete must be true or false"),
+    (lambda d: d["devices"][0].update(index=0.5), "devices[0].index must be an integer"),
+    (lambda d: d["devices"][0].update(sm_count="132"), "devices[0].sm_count must be an integer"),
 ])
 def test_loader_refuses_wrong_types(tmp_path, mutate, problem):
     data = to_dict(run_result())
@@ -141,3 +148,26 @@ def test_summary_prints_reasons_with_brackets_verbatim():
     print_summary(run_result([failed], host="[red]host"), console)
     text = console.export_text()
     assert "[enforce fail at ../gloo/x.cc:12] [/bold]" in text and "[red]host" in text
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_loader_refuses_non_finite_numbers(tmp_path, token):
+    path = save(run_result(), tmp_path)
+    data = path.read_text()
+    rate = json.loads(data)["measurements"][0]["rate"]
+    path.write_text(data.replace(f'"rate": {rate!r}', f'"rate": {token}', 1))
+    with pytest.raises(ResultFileError) as info:
+        load(path)
+    assert str(info.value).startswith(str(path)) and token in str(info.value)
+
+
+@pytest.mark.parametrize("field,value", [("flags", [1]), ("reason", 5)])
+def test_show_of_a_wrongly_typed_file_is_one_line_not_a_traceback(tmp_path, field, value):
+    data = to_dict(run_result())
+    data["measurements"][0].update({field: value})
+    path = tmp_path / "typed.json"
+    path.write_text(json.dumps(data))
+    proc = subprocess.run([sys.executable, "-m", "bench", "show", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert f"measurements[0].{field}" in proc.stderr

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 from bench.modes import MODES
 from results.argtypes import bounded
@@ -14,6 +17,8 @@ DEFAULT_SUITES = ("matmul", "memory", "hostlink")
 EXIT_CASE_ERRORS = 4  # the file was written, but at least one case has status=error
 EXIT_INTERRUPTED = 130
 EXIT_RANK_FAILURE = 5  # distributed run: a rank died, hung or was stopped (partial file written)
+EXIT_SAVED_ELSEWHERE = 1  # --out could not be written after all; the file went to RESCUE_FOLDER
+RESCUE_FOLDER = "tppbench-rescued"  # under the system's temp folder
 _SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -34,8 +39,8 @@ _positive_int = bounded(int, expected="a positive integer", at_least=1)
 
 
 def _gpu_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(",") if part.strip() != "")
+    try:  # a GPU named twice is measured once
+        values = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip() != ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated GPU indices like 0,1, got {text!r}") from None
     if not values or any(v < 0 for v in values):
@@ -89,7 +94,6 @@ def handle(args: argparse.Namespace) -> int:
     from bench.backend import resolve_device
     from bench.registry import families
     from bench.runner import RunOptions, execute, plan, scope_of
-    from results.store import save
     from results.summary import make_console, print_summary
 
     launch = distributed.detect()
@@ -106,6 +110,8 @@ def handle(args: argparse.Namespace) -> int:
     grouped = any(scope_of(known[name]) == "group" for name in args.suites)
     if launch is not None and launch.launcher != "local" and args.nproc is not None:
         raise UsageError("--nproc starts local ranks without torchrun; under torchrun use --nproc-per-node")
+    if launch is None:
+        check_out_folder(args.out)  # before measuring: a bad --out must not cost the run
     if launch is None and grouped:
         gpus = _selected_gpu_count(args.gpus) if kind == "cuda" else None
         nproc = args.nproc or gpus or 1
@@ -122,10 +128,12 @@ def handle(args: argparse.Namespace) -> int:
     if launch is not None or grouped:
         session = _start_session(launch, kind, args)
     try:
+        if launch is not None and lead:
+            check_out_folder(args.out)
         planned = plan(options, session)
         total = sum(len(p.cases) for p in planned)
         result = _execute_with_progress(console, options, planned, total, execute, session,
-                                        lambda partial: save(partial, args.out))
+                                        lambda partial: save_or_rescue(partial, args.out)[0])
     except BaseException as exc:
         if session is None:
             raise
@@ -139,10 +147,12 @@ def handle(args: argparse.Namespace) -> int:
         # Multi-rank processes skip interpreter teardown: gloo's threads can abort it
         # ("terminate called without an active exception"); nothing is left to write.
         distributed.exit_now(0 if run.complete else EXIT_RANK_FAILURE)
-    path = save(result, args.out)
+    path, save_problem = save_or_rescue(result, args.out)
     print_summary(result, console)
     _print_p2p(result, console)
     console.print(f"wrote {path}")
+    if save_problem is not None:
+        print(f"tppbench: error: {save_problem}", file=sys.stderr)
     if session is not None:
         session.close(run.complete, run.incomplete_reason)
     if aborted:
@@ -152,6 +162,8 @@ def handle(args: argparse.Namespace) -> int:
     if not run.complete:
         console.print(f"[yellow]run incomplete: {run.incomplete_reason}[/]")
         code = EXIT_INTERRUPTED
+    elif save_problem is not None:
+        code = EXIT_SAVED_ELSEWHERE
     elif any(m.status == "error" for m in result.measurements):
         code = EXIT_CASE_ERRORS
     else:
@@ -159,6 +171,33 @@ def handle(args: argparse.Namespace) -> int:
     if session is not None and session.multi:
         distributed.exit_now(code)
     return code
+
+
+def check_out_folder(text: str) -> None:
+    """--out must be a writable folder, or one that can be made (its nearest existing ancestor is a
+    writable folder); said in one line before anything is measured. Nothing is created here."""
+    folder = Path(text).absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "exists and is not a folder" if existing == folder else f"{existing} is not a folder"
+        raise UsageError(f"--out {text}: {what}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {text}: {existing} is not writable")
+
+
+def save_or_rescue(result, out: str) -> tuple[Path, str | None]:
+    """Save into `out`; if that fails after all (disk full, folder removed mid-run), save into the
+    temp folder instead and say so: measured data is never thrown away."""
+    from results.store import save
+
+    try:
+        return save(result, out), None
+    except OSError as exc:
+        rescue = Path(tempfile.gettempdir()) / RESCUE_FOLDER
+        path = save(result, rescue)
+        return path, f"could not write into --out {out} ({exc.strerror or exc}); saved the result as {path}"
 
 
 def _leave_after(exc: BaseException, session, lead: bool) -> None:

@@ -25,6 +25,7 @@ The timed iterations reuse one buffer, so the in-place all_reduce's values grow 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import statistics
 import time
@@ -45,6 +46,7 @@ OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast")
 DTYPE = torch.float32
 ELEMENT = 4  # bytes per float32
 CHECK_CHUNK = 1 << 22  # elements compared at a time (bounded memory for multi-GiB outputs)
+MAX_SWEEP_SIZES = 1000  # a step factor barely above 1 would otherwise plan (nearly) forever
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
 # (min bytes, max bytes, step factor) per backend and mode. GPU sweeps reach 4 GiB and more, where
@@ -232,6 +234,12 @@ class CollectivesBenchmark:
         lo, hi, factor = lo or d_lo, hi or d_hi, factor or d_factor
         if hi < lo:  # only one bound given on the command line: sweep that single size
             lo, hi = (lo, lo) if hi == d_hi else (hi, hi)
+        count = math.floor(math.log(hi / lo) / math.log(factor) + 1e-9) + 1
+        if count > MAX_SWEEP_SIZES:
+            from results.errors import UsageError
+
+            raise UsageError(f"the collectives sweep {lo} .. {hi} bytes with step factor {factor!r} has "
+                             f"{count} sizes (at most {MAX_SWEEP_SIZES}); use a larger --step-factor")
         sizes = sweep_sizes(lo, hi, factor, world)
         return [Case("collectives", op, {"bytes": s, "world_size": world}) for op in OPS for s in sizes]
 

@@ -87,17 +87,23 @@ def _host_timed(copy: Callable[[], object], backend: Backend) -> Callable[[], fl
 
 
 def _bidirectional(device_dst, host_src, host_dst, device_src) -> Callable[[], float]:
-    main = torch.cuda.current_stream()
-    other = torch.cuda.Stream()
+    """Both streams belong to the buffers' GPU (not whichever device happens to be current): the
+    copies run on the stream that is current *for that GPU*, so each copy is issued inside its
+    stream's context."""
+    device = device_dst.device
+    main = torch.cuda.current_stream(device)
+    other = torch.cuda.Stream(device=device)
 
     def fn() -> float:
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda._sleep(SPIN_CYCLES)  # holds the main stream until both copies are queued
+        with torch.cuda.stream(main):
+            torch.cuda._sleep(SPIN_CYCLES)  # holds the main stream until both copies are queued
         start.record(main)
         other.wait_event(start)
         with torch.cuda.stream(other):
             host_dst.copy_(device_src, non_blocking=True)
-        device_dst.copy_(host_src, non_blocking=True)
+        with torch.cuda.stream(main):
+            device_dst.copy_(host_src, non_blocking=True)
         main.wait_stream(other)
         end.record(main)
         end.synchronize()
