@@ -136,7 +136,7 @@ def test_out_that_is_a_file_is_refused_before_measuring(tmp_path):
 def test_a_result_that_cannot_go_into_out_is_saved_in_the_temp_folder(tmp_path, monkeypatch):
     import tempfile
 
-    from bench.commands.run import RESCUE_FOLDER, save_or_rescue
+    from bench.orchestrate import RESCUE_FOLDER, save_or_rescue
     from helpers_results import run_result
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))

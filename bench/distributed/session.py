@@ -1,119 +1,45 @@
-"""Multi-rank runs: the torch.distributed process group, rank liveness, and gathering to rank 0.
+"""One rank's Session: the torch.distributed process group, rank liveness through the rendezvous
+store (heartbeats, progress, status, abort), progress-aware syncs, the watchdog, and gathering to
+rank 0 (plus the control-group reductions the collectives family uses).
 
-How a run becomes distributed
-- Under `torchrun` (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT in the environment) every
-  rank starts a `Session`: NCCL on CUDA, gloo on the CPU, `init_process_group(timeout=--timeout)`.
-- Without torchrun, `tppbench run --suite collectives` on a host with several selected GPUs (or with
-  `--nproc N`) starts its own local group: `launch_local` runs N copies of the same command as
-  children with torchrun's environment variables, hosting the rendezvous TCPStore itself.
-- Otherwise the collectives run in a world of one, in-process (gloo or NCCL over a HashStore).
-
-Only rank 0 writes the result file; every rank sends it its measurements and DeviceInfo
-(`gather_object` over a gloo group, so it is CPU-side and bounded by the timeout on CUDA too).
-
-A rank that dies or hangs ends the run within a bounded time, with one message naming it
-- every collective call is bounded: gloo ops by the process-group timeout (`--timeout`); NCCL ops
-  are polled through CUDA events against the same deadline (the NCCL watchdog, at --timeout + 60 s,
-  is only the backstop);
-- phase boundaries are *progress-aware* syncs through the rendezvous store, not PG barriers: a
-  rank may wait there as long as the run makes progress (another node's p2p matrix may take
-  minutes), but it stops at once when a peer reports a failure, within `stale_s` when a peer's
-  heartbeat stops (dead or frozen), and after `--timeout` without any progress anywhere (hang);
-- every rank runs a heartbeat thread; rank 0 reads peers' heartbeats, status and pids to name the
-  culprit ("rank 1 (host h, pid 42) exited ...");
-- SIGTERM (torchrun stops all ranks when one fails) sets a flag that the main thread checks at safe
-  points, so rank 0 still writes what it measured, marked incomplete;
-- a watchdog thread is the last resort when the main thread is stuck in device code: after
-  2 x timeout + 60 s without progress (or 10 s after SIGTERM) it saves the partial result and exits.
+How these bound every wait is described in the package docstring (`bench/distributed/__init__.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 import torch.distributed as dist
 
+from bench.distributed.env import LaunchEnv, hostname
+from bench.distributed.failures import (
+    EXIT_RANK_FAILURE,
+    RankFailure,
+    RunAborted,
+    Terminated,
+    _first_line,
+)
+from bench.distributed.launcher import _die_with_parent
+
 DEFAULT_TIMEOUT_S = 300.0
-EXIT_RANK_FAILURE = 5  # the run stopped because a rank failed, hung or was stopped
 NCCL_TIMEOUT_MARGIN_S = 60.0  # NCCL's own watchdog fires this long after our deadline
 SIGTERM_GRACE_S = 10.0  # the watchdog's patience with a main thread that ignores SIGTERM
-LAUNCHER_ENV = "TPPBENCH_LAUNCHER"  # set to "local" in children started by launch_local
 
 _CURRENT: Session | None = None
-
-
-class RunAborted(BaseException):
-    """The distributed run cannot go on. A BaseException on purpose: it must pass through the
-    per-case error nets (which turn ordinary exceptions into status=error records)."""
-
-
-class RankFailure(RunAborted):
-    """A peer died, hung, was stopped, or reported a failure; the message names it."""
-
-
-class Terminated(RunAborted):
-    """This rank was asked to stop (SIGTERM from torchrun or from the local launcher)."""
-
-
-@dataclass(frozen=True)
-class LaunchEnv:
-    """What torchrun (or `launch_local`) put in the environment."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    local_world_size: int
-    node_rank: int
-    master_addr: str
-    master_port: int
-    launcher: str  # "torchrun" | "local" | "env"
-    restart: int = 0
-
-
-def detect(environ: Any = None) -> LaunchEnv | None:
-    """The launch environment, or None when this process was not started as one rank of many."""
-    env = os.environ if environ is None else environ
-    if "RANK" not in env or "WORLD_SIZE" not in env:
-        return None
-    try:
-        rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
-        local_rank = int(env.get("LOCAL_RANK", rank))
-        local_world = int(env.get("LOCAL_WORLD_SIZE", world))
-        node_rank = int(env.get("GROUP_RANK", 0))
-        port = int(env.get("MASTER_PORT", "0"))
-        restart = int(env.get("TORCHELASTIC_RESTART_COUNT", "0"))
-    except ValueError as exc:
-        from results.errors import UsageError
-
-        raise UsageError(f"bad torchrun environment: {exc}") from None
-    if not 0 <= rank < world:
-        from results.errors import UsageError
-
-        raise UsageError(f"bad torchrun environment: RANK={rank} with WORLD_SIZE={world}")
-    launcher = env.get(LAUNCHER_ENV) or ("torchrun" if "TORCHELASTIC_RUN_ID" in env else "env")
-    return LaunchEnv(rank, world, local_rank, local_world, node_rank,
-                     env.get("MASTER_ADDR", "127.0.0.1"), port, launcher, restart)
 
 
 def current() -> Session | None:
     """The session of this process (set by `Session.start`), used by the collectives family."""
     return _CURRENT
 
-
-def hostname() -> str:
-    return socket.gethostname() or "unknown"
 
 
 # --------------------------------------------------------------------------- the session
@@ -578,27 +504,6 @@ def all_gather_objects(session: Session, obj: Any) -> list[Any]:
     return out
 
 
-def exit_now(code: int) -> None:
-    """Leave without interpreter teardown: a process group whose peer is gone may block there."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-_SOURCE_LOCATION = re.compile(r"^\[[^\]]*\.(?:cc|cpp|h|hpp|cu):\d+\]\s*")
-_NOISE = (" This is typically caused by", " GLHF")
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception's first line without gloo's "[/path/file.cc:123]" prefix and boilerplate;
-    square brackets become parentheses (the summary title is rich markup)."""
-    lines = str(exc).strip().splitlines()
-    text = _SOURCE_LOCATION.sub("", lines[0]) if lines else type(exc).__name__
-    for noise in _NOISE:
-        text = text.split(noise)[0]
-    return text.replace("[", "(").replace("]", ")")[:300] or type(exc).__name__
-
-
 def _proc_state(pid: int) -> str | None:
     """The one-letter state of a local process (R, S, D, T, Z, ...), or None when it is gone."""
     try:
@@ -613,83 +518,3 @@ def _proc_state(pid: int) -> str | None:
         return "S"  # no /proc (not Linux): alive, state unknown
     return text.rpartition(")")[2].split()[0]
 
-
-def _die_with_parent() -> None:
-    """Children of `launch_local` get SIGTERM if the launcher dies (Linux prctl PDEATHSIG)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        return
-    if os.getppid() == 1:  # the launcher died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-# --------------------------------------------------------------------------- the local launcher
-
-
-def launch_local(argv: Sequence[str], nproc: int, timeout_s: float, *, grace_s: float = 30.0) -> int:
-    """Run `python -m bench <argv>` as `nproc` local ranks (what torchrun would do on one node).
-
-    The launcher hosts the rendezvous TCPStore on a free loopback port (no port race). When a
-    rank fails, the others get `timeout_s` to notice and stop on their own (rank 0 writes what it
-    measured), then SIGTERM, then SIGKILL after `grace_s`; no child outlives the launcher.
-    Returns rank 0's exit code (or the first failure's when rank 0 never finished)."""
-    store = dist.TCPStore("127.0.0.1", 0, None, is_master=True, wait_for_workers=False,
-                          timeout=dt.timedelta(seconds=max(timeout_s, 30.0)))
-    base = dict(os.environ)
-    base.update({"WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc), "GROUP_RANK": "0",
-                 "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(store.port),
-                 "TORCHELASTIC_USE_AGENT_STORE": "True", LAUNCHER_ENV: "local"})
-    procs = []
-    for rank in range(nproc):
-        env = dict(base, RANK=str(rank), LOCAL_RANK=str(rank))
-        procs.append(subprocess.Popen([sys.executable, "-m", "bench", *argv], env=env))
-    first_failure: int | None = None
-    failed_at: float | None = None
-    try:
-        while procs[0].poll() is None:
-            if first_failure is None:
-                first_failure = next((i for i, p in enumerate(procs) if p.poll() not in (None, 0)), None)
-                failed_at = time.monotonic() if first_failure is not None else None
-            elif time.monotonic() - (failed_at or 0.0) > timeout_s + 5.0:
-                break  # rank 0 had its chance to notice, write and leave
-            time.sleep(0.05)
-        if procs[0].returncode == 0 and first_failure is None:
-            for p in procs[1:]:  # the others finish their last store writes
-                try:
-                    p.wait(timeout=timeout_s)
-                except subprocess.TimeoutExpired:
-                    break
-    except KeyboardInterrupt:
-        pass
-    finally:
-        _stop_all(procs, grace_s)
-    del store
-    rank0 = procs[0].returncode
-    if rank0 is not None and rank0 > 0:
-        return rank0  # rank 0 stopped by itself and has said why
-    bad = [i for i, p in enumerate(procs) if p.returncode != 0]
-    if rank0 == 0 and not bad:
-        return 0
-    culprit = first_failure if first_failure is not None else bad[0]
-    tail = "" if rank0 == 0 else "; rank 0 did not finish, so no result file was written"
-    print(f"tppbench: error: local rank {culprit} (pid {procs[culprit].pid}) exited with code "
-          f"{procs[culprit].returncode}{tail}", file=sys.stderr)
-    return EXIT_RANK_FAILURE
-
-
-def _stop_all(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
-    alive = [p for p in procs if p.poll() is None]
-    for p in alive:
-        p.send_signal(signal.SIGTERM)
-        p.send_signal(signal.SIGCONT)  # a stopped child only sees SIGTERM once continued
-    deadline = time.monotonic() + grace_s
-    for p in alive:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
