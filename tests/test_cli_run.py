@@ -92,7 +92,7 @@ def test_ctrl_c_writes_what_was_measured_marked_incomplete(tmp_path):
                              "--suite", "matmul,memory", "--out", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    time.sleep(6)  # past start-up, into the measurements (a full CPU run takes minutes)
+    time.sleep(10)  # well past start-up (~3 s), into the measurements (a full CPU run takes minutes)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=max(5, deadline - time.monotonic()))
     assert proc.returncode == 130, stderr
