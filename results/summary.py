@@ -38,11 +38,20 @@ def summary_table(result: RunResult) -> Table:
     title = f"{run.host} | {run.backend or '?'} | {devices} | mode {run.mode}"
     if not run.complete:
         title += f" | INCOMPLETE: {run.incomplete_reason}"
-    table = Table(title=escape(title), title_justify="left", show_lines=False)
-    for name, justify in (("dev", "right"), ("case", "left"), ("median", "right"), ("unit", "left"),
-                          ("CV", "right"), ("n", "right"), ("flags / reason", "left")):
+    from thresholds.datasheet import peak_fractions
+
+    fractions = peak_fractions(result)
+    parts = sorted({f.part_id for f in fractions.values()})
+    caption = f"of peak: median / datasheet peak of catalog part {', '.join(parts)}" if parts else None
+    table = Table(title=escape(title), title_justify="left", show_lines=False, caption=caption,
+                  caption_justify="left")
+    columns = [("dev", "right"), ("case", "left"), ("median", "right"), ("unit", "left")]
+    if fractions:
+        columns.append(("of peak", "right"))
+    columns += [("CV", "right"), ("n", "right"), ("flags / reason", "left")]
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")
-    for m in result.measurements:
+    for position, m in enumerate(result.measurements):
         value, unit = display_rate(m)
         cv = f"{m.stats.cv * 100:.1f}%" if m.stats and m.status == "ok" else "-"
         n = str(m.stats.n) if m.stats else str(len(m.times_s) or "-")
@@ -53,7 +62,10 @@ def summary_table(result: RunResult) -> Table:
         dev = "-" if m.device_index is None else str(m.device_index)
         if m.rank is not None:
             dev = f"r{m.rank}:{dev}"
-        table.add_row(dev, escape(m.key), value, unit, cv, n, note)
+        cells = [dev, escape(m.key), value, unit]
+        if fractions:
+            cells.append(f"{fractions[position].fraction * 100:.0f}%" if position in fractions else "-")
+        table.add_row(*cells, cv, n, note)
     return table
 
 

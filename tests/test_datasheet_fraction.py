@@ -1,0 +1,45 @@
+"""`run`/`show` print each rate as a fraction of the matched part's datasheet peak."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from rich.console import Console
+
+from helpers_results import measurement, run_result
+from results.schema import DeviceInfo
+from results.summary import print_summary
+from thresholds.datasheet import peak_fractions
+
+H100 = DeviceInfo(index=0, backend="cuda", name="NVIDIA H100 80GB HBM3", pci_device_id="0x2330")
+
+
+def _h100_run(device=H100):
+    bf16 = measurement("matmul/bf16/m=8192,n=8192,k=8192", times_s=(2 * 8192**3 / 776e12,) * 3,
+                       work=2 * 8192**3)
+    copy = measurement("memory/copy/bytes=1073741824", times_s=(2 * 2**30 / 3.0e12,) * 3, work=2 * 2**30)
+    h2d = measurement("hostlink/h2d_pinned/bytes=268435456", times_s=(2**28 / 55.2e9,) * 3, work=2**28)
+    skipped = dataclasses.replace(measurement("matmul/fp4/m=8192,n=8192,k=8192"), status="skipped",
+                                  reason="no fp4", rate=None, stats=None, times_s=())
+    result = run_result([bf16, copy, h2d, skipped], backend="cuda")
+    return dataclasses.replace(result, devices=(device,))
+
+
+def test_fractions_of_the_h100_datasheet():
+    fractions = peak_fractions(_h100_run())
+    assert fractions[0].part_id.startswith("h100")
+    assert fractions[0].fraction == pytest.approx(776 / 989.5, rel=1e-6)  # bf16 dense peak
+    assert fractions[1].fraction == pytest.approx(3.0 / 3.35, rel=1e-6)  # HBM3 3,350 GB/s
+    assert fractions[2].fraction == pytest.approx(55.2 / 64, rel=1e-6)  # Gen5 x16: 128 GB/s both ways
+    assert 3 not in fractions  # skipped: no rate, no fraction
+
+
+def test_summary_shows_the_column_only_for_a_catalog_part():
+    console = Console(record=True, width=220)
+    print_summary(_h100_run(), console)
+    text = console.export_text()
+    assert "of peak" in text and "78%" in text and "90%" in text
+    console = Console(record=True, width=220)
+    print_summary(_h100_run(DeviceInfo(index=0, backend="cpu", name="Some CPU")), console)
+    assert "of peak" not in console.export_text()

@@ -1,0 +1,75 @@
+"""How far each measurement got towards its part's datasheet peak ("what number should I expect?").
+
+For a device matched to a catalog part: matmul rate / dense peak of that precision, device-memory
+rate / peak memory bandwidth, host-link rate / declared PCIe rate (half of it per direction; the
+whole of it for the bidirectional case). Anything else, or an unmatched device, has no fraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from results.schema import DeviceInfo, Measurement, RunResult
+from thresholds.errors import DataFileError
+from thresholds.load import load_catalog
+from thresholds.match import match_part
+from thresholds.model import Figure, Part
+
+_TERA = 1e12
+_GIGA = 1e9
+
+
+@dataclass(frozen=True)
+class PeakFraction:
+    fraction: float  # achieved median rate / datasheet peak
+    part_id: str
+    peak_per_s: float
+
+
+def datasheet_peak_per_s(m: Measurement, part: Part) -> float | None:
+    """The part's declared peak for what `m` measures, in m's rate unit (flop/s, op/s, byte/s)."""
+    if m.benchmark == "matmul" and m.precision:
+        return _central(part.dense_tops.get(m.precision), _TERA)
+    if m.benchmark == "memory":
+        return _central(part.memory_bandwidth_gbs, _GIGA)
+    if m.benchmark == "hostlink":
+        pcie = _central(part.io_gbs.get("pcie"), _GIGA)  # declared bidirectional
+        if pcie is None:
+            return None
+        return pcie if m.variant.startswith("bidirectional") else pcie / 2
+    return None
+
+
+def peak_fractions(result: RunResult) -> dict[int, PeakFraction]:
+    """Measurement position in `result.measurements` -> its fraction of the datasheet peak.
+    Empty when the catalog cannot be read (a summary must never fail for want of it)."""
+    try:
+        catalog = load_catalog()
+    except DataFileError:
+        return {}
+    parts = {id(d): match_part(d, catalog)[0] for d in result.devices}
+    fractions: dict[int, PeakFraction] = {}
+    for position, m in enumerate(result.measurements):
+        if m.status != "ok" or not m.rate:
+            continue
+        device = _device_of(m, result.devices)
+        part = parts.get(id(device)) if device is not None else None
+        if part is None:
+            continue
+        peak = datasheet_peak_per_s(m, part)
+        if peak:
+            fractions[position] = PeakFraction(m.rate / peak, part.id, peak)
+    return fractions
+
+
+def _device_of(m: Measurement, devices: tuple[DeviceInfo, ...]) -> DeviceInfo | None:
+    for d in devices:
+        if d.index == (m.device_index or 0) and (m.host is None or d.host is None or d.host == m.host):
+            return d
+    return None
+
+
+def _central(figure: Figure | None, scale: float) -> float | None:
+    if figure is None or isinstance(figure.value, bool) or figure.value.central <= 0:
+        return None
+    return figure.value.central * scale
