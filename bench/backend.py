@@ -12,7 +12,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Protocol
+from typing import Any, ContextManager, Protocol
 
 import torch
 
@@ -266,5 +266,3 @@ def _cpu_llc_bytes() -> int:
         pass
     return best or 32 * _MIB
 
-
-SampleFn = Callable[[], object]

@@ -106,18 +106,14 @@ def error_text(exc: BaseException) -> str:
 
 
 def resolve_handle(nvml: ModuleType, cuda_index: int, torch_props: Any) -> Any:
-    uuid = torch_uuid(torch_props)
-    if uuid is not None:
-        try:
-            return nvml.nvmlDeviceGetHandleByUUID(uuid)
-        except Exception:
-            pass
-    bus_id = torch_pci_bus_id(torch_props)
-    if bus_id is not None:
-        try:
-            return nvml.nvmlDeviceGetHandleByPciBusId(bus_id)
-        except Exception:
-            pass
+    lookups = ((torch_uuid(torch_props), "nvmlDeviceGetHandleByUUID"),
+               (torch_pci_bus_id(torch_props), "nvmlDeviceGetHandleByPciBusId"))
+    for key, function in lookups:
+        if key is not None:
+            try:
+                return getattr(nvml, function)(key)
+            except Exception:
+                pass
     visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
     if cuda_index < len(visible):
         entry = visible[cuda_index]

@@ -221,7 +221,7 @@ def probe_cuda_device(index: int, torch_props: Any = None) -> DeviceInfo:
     unavailable = fields.unavailable()
     unavailable.pop("name", None)
     return DeviceInfo(
-        index=index, backend="cuda", name=name, host=_hostname(), unavailable=unavailable,
+        index=index, backend="cuda", name=name, host=host_name(), unavailable=unavailable,
         **{f: fields.values.get(f) for f in GPU_FIELDS},
     )
 
@@ -232,7 +232,7 @@ def probe_cpu_device() -> DeviceInfo:
 
     return DeviceInfo(
         index=0, backend="cpu", name=cpu_model() or platform.machine() or "cpu",
-        host=_hostname(), threads=torch.get_num_threads(),
+        host=host_name(), threads=torch.get_num_threads(),
         unavailable={f: "CPU backend" for f in GPU_FIELDS},
     )
 
@@ -244,7 +244,7 @@ def probe_host() -> dict[str, Any]:
     import bench
 
     return {
-        "host": _hostname(),
+        "host": host_name(),
         "cpu_model": cpu_model(),
         "os": _os_text(),
         "python": platform.python_version(),
@@ -300,7 +300,8 @@ def git_commit(repo_dir: Path) -> str | None:
     return head if len(head) == 40 else None
 
 
-def _hostname() -> str:
+def host_name() -> str:
+    """This host's name (the same string in DeviceInfo, RunInfo and distributed error messages)."""
     return socket.gethostname() or platform.node() or "unknown"
 
 

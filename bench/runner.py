@@ -149,9 +149,9 @@ def run_case(bench: Benchmark, case: Case, backend: Backend, info: DeviceInfo, m
         try:
             result = bench.run(case, backend, mode)
         except torch.cuda.OutOfMemoryError as exc:
-            result = _failed(case, backend, f"out of memory: {_first_line(exc)}")
+            result = _failed(case, backend, f"out of memory: {distributed.first_line(exc)}")
         except Exception as exc:  # a kernel error, an unsupported dtype, a bug in one family
-            result = _failed(case, backend, f"{type(exc).__name__}: {_first_line(exc)}")
+            result = _failed(case, backend, f"{type(exc).__name__}: {distributed.first_line(exc)}")
     if result.reason and result.reason.startswith("out of memory") and backend.kind == "cuda":
         torch.cuda.empty_cache()  # here, once the exception (and the case's tensors) are released
     telemetry = sampler.telemetry
@@ -219,7 +219,7 @@ def execute(
                     records.extend(derive(records, str(host["host"])))
                 except Exception as exc:  # a bug here must not cost the measured records
                     records.append(not_run(Case(name, "derived"), None, "error",
-                                           f"deriving records failed: {type(exc).__name__}: {_first_line(exc)}",
+                                           f"deriving records failed: {type(exc).__name__}: {distributed.first_line(exc)}",
                                            unit="byte"))
     return result(reason, records, devices, hosts)
 
@@ -318,8 +318,3 @@ def warm_up_device(backend: Backend, mode: str) -> None:
 def _failed(case: Case, backend: Backend, reason: str) -> Measurement:
     unit = "byte" if case.benchmark != "matmul" else ("op" if case.precision == "int8" else "flop")
     return not_run(case, backend.device_index, "error", reason, unit=unit)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__

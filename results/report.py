@@ -17,7 +17,6 @@ from results import store
 from results.report_model import INF, MapPoint, Region, ReportData, Subject, VerdictRow
 
 MAP_RULE_SET = "us-2023-10"
-BASES = ("peak-declared", "peak-derived", "measured")
 
 # Fallback only when the thresholds package cannot give its rule data: the Oct 2023 AC/S IFR
 # (88 FR 73458) ECCN 3A090 bands, ../shared/reference/regulations.md section 2.1.

@@ -46,7 +46,7 @@ class MapPoint:
     label: str
     tpp: float
     pd: float | None  # None: no die area, so no place on the PD axis
-    kind: str  # "catalog" | one of BASES
+    kind: str  # "catalog" | "peak-declared" | "peak-derived" | "measured"
     pd_range: tuple[float, float] | None = None
     regions: tuple[str, ...] = ()  # the 2023 paragraphs the point falls in
 

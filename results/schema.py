@@ -18,8 +18,6 @@ from typing import Any, Mapping
 SCHEMA_VERSION = 1
 
 STATUSES = ("ok", "skipped", "error")
-WORK_UNITS = ("flop", "op", "byte")
-BASES = ("matmul", "memory", "hostlink", "p2p", "collectives")
 
 
 class SchemaError(ValueError):

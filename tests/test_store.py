@@ -36,7 +36,15 @@ def test_names_sort_in_time_and_never_overwrite(tmp_path):
     assert second.name == "20261126T010203Z_gpu-node-7_test-cpu-2.json"
     assert first.read_text() == second.read_text()
     assert sorted(p.name for p in tmp_path.iterdir())[-1] == later.name
-    assert first.stat().st_mode & 0o044 == 0o044 or os.umask(os.umask(0)) & 0o044  # readable by others
+
+
+def test_result_files_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        path = save(run_result(), tmp_path)
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by the other users of a shared folder
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):

@@ -23,7 +23,6 @@ _GIGA = 1e9
 class PeakFraction:
     fraction: float  # achieved median rate / datasheet peak
     part_id: str
-    peak_per_s: float
 
 
 def datasheet_peak_per_s(m: Measurement, part: Part) -> float | None:
@@ -58,7 +57,7 @@ def peak_fractions(result: RunResult) -> dict[int, PeakFraction]:
             continue
         peak = datasheet_peak_per_s(m, part)
         if peak:
-            fractions[position] = PeakFraction(m.rate / peak, part.id, peak)
+            fractions[position] = PeakFraction(m.rate / peak, part.id)
     return fractions
 
 

@@ -35,10 +35,8 @@ UNITS: Mapping[str, str] = {
 }
 FLAG_METRICS = frozenset(m for m, u in UNITS.items() if u == "flag")
 COMPARATORS = (">=", ">", "<", "<=", "is")
-NUMERIC_COMPARATORS = (">=", ">", "<", "<=")
 TAGS = ("P", "P*", "S", "V", "R", "I")
 BASES = ("peak-declared", "peak-derived", "measured")
-OUTCOMES = ("controlled", "not_controlled", "indeterminate")
 STATUSES = ("in force", "superseded", "revoked", "not enforced", "proposed")
 SCOPES = ("device", "cluster", "model", "allocation", "hbm-stack")
 EFFECTS = ("controlled", "band", "reporting", "allocation", "presumption")

@@ -42,7 +42,7 @@ from bench.distributed.failures import (
     RankFailure,
     RunAborted,
     Terminated,
-    _first_line,
+    first_line,
     exit_now,
 )
 from bench.distributed.launcher import launch_local
@@ -60,6 +60,6 @@ from bench.distributed.session import (
 __all__ = [
     "DEFAULT_TIMEOUT_S", "EXIT_RANK_FAILURE", "LAUNCHER_ENV", "NCCL_TIMEOUT_MARGIN_S", "SIGTERM_GRACE_S",
     "LaunchEnv", "RankFailure", "RunAborted", "Session", "Terminated",
-    "_first_line", "all_gather_objects", "current", "detect", "exit_now", "hostname", "launch_local",
+    "first_line", "all_gather_objects", "current", "detect", "exit_now", "hostname", "launch_local",
     "max_over_ranks", "min_over_ranks",
 ]

@@ -4,9 +4,10 @@ local launcher put RANK, WORLD_SIZE, ... in the environment), and which host it 
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from typing import Any
+
+from bench.probe import host_name
 
 LAUNCHER_ENV = "TPPBENCH_LAUNCHER"  # set to "local" in children started by launch_local
 
@@ -52,4 +53,4 @@ def detect(environ: Any = None) -> LaunchEnv | None:
 
 
 def hostname() -> str:
-    return socket.gethostname() or "unknown"
+    return host_name()

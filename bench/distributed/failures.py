@@ -34,7 +34,7 @@ _SOURCE_LOCATION = re.compile(r"^\[[^\]]*\.(?:cc|cpp|h|hpp|cu):\d+\]\s*")
 _NOISE = (" This is typically caused by", " GLHF")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """An exception's first line without gloo's "[/path/file.cc:123]" prefix and boilerplate;
     square brackets become parentheses (the summary title is rich markup)."""
     lines = str(exc).strip().splitlines()

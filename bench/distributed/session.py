@@ -25,7 +25,7 @@ from bench.distributed.failures import (
     RankFailure,
     RunAborted,
     Terminated,
-    _first_line,
+    first_line,
 )
 from bench.distributed.launcher import _die_with_parent
 
@@ -114,7 +114,7 @@ class Session:
         except Exception as exc:  # rendezvous timed out, a peer vanished during set-up, ...
             where = f"{self.launch.master_addr}:{self.launch.master_port}" if self.launch else "in-process"
             raise RankFailure(f"rank {self.rank} (host {self.host}) could not join the process group "
-                              f"({self.backend}, {where}) within {self.timeout_s:g} s: {_first_line(exc)}"
+                              f"({self.backend}, {where}) within {self.timeout_s:g} s: {first_line(exc)}"
                               ) from None
         self.group = dist.group.WORLD
         self.control = self.group if self.backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
@@ -204,7 +204,7 @@ class Session:
         if isinstance(exc, RunAborted):
             return exc if isinstance(exc, RankFailure) else RankFailure(str(exc))
         self._failing = True
-        return RankFailure(self.describe_failure(f"{what} failed on rank {self.rank}: {_first_line(exc)}"))
+        return RankFailure(self.describe_failure(f"{what} failed on rank {self.rank}: {first_line(exc)}"))
 
     # ------------------------------------------------------------------ waiting
 
@@ -332,7 +332,7 @@ class Session:
                         age = time.monotonic() - self._peer_hb.get(r, (0, time.monotonic() - 3 * self.hb_interval_s))[1]
                         culprits.append(f"{self._who(r)} {self._frozen(r, age)}{self._last_case(r)}")
         except Exception as exc:  # the store itself is gone (the launcher died)
-            return f"{cause}; could not reach the rendezvous store to find the failed rank ({_first_line(exc)})"
+            return f"{cause}; could not reach the rendezvous store to find the failed rank ({first_line(exc)})"
         if not culprits:
             return f"{cause} (no failed peer identified; this is rank {self.rank} on host {self.host})"
         return f"{'; '.join(culprits)} -- {cause}"
@@ -429,7 +429,7 @@ class Session:
         except Exception as exc:
             self._failing = True
             raise RankFailure(f"rank {self.rank} (host {self.host}) lost the rendezvous store "
-                              f"(the launcher or node 0 is gone?): {_first_line(exc)}") from None
+                              f"(the launcher or node 0 is gone?): {first_line(exc)}") from None
 
     # ------------------------------------------------------------------ signals and watchdog
 

@@ -260,7 +260,7 @@ class CollectivesBenchmark:
             # collective meets the others' current one): stop every rank instead, naming this one.
             if session is None or session.world_size == 1:
                 raise
-            reason = f"{case.key}: {type(exc).__name__}: {distributed._first_line(exc)}"
+            reason = f"{case.key}: {type(exc).__name__}: {distributed.first_line(exc)}"
             session.fail(reason)
             raise distributed.RankFailure(f"rank {session.rank} (host {session.host}) failed in {reason}") from None
 
@@ -316,7 +316,7 @@ def _first_call(call: Callable[[], Any], op: str, api: str, session: distributed
     except distributed.RunAborted:
         raise
     except Exception as exc:
-        text = distributed._first_line(exc)
+        text = distributed.first_line(exc)
         if not any(word in text.lower() for word in _UNSUPPORTED):
             raise session.collective_failed(f"{op} (first call)", exc) from None
         errors = distributed.all_gather_objects(session, text)
