@@ -49,13 +49,29 @@ def save(result: RunResult, folder: str | os.PathLike[str]) -> Path:
 def load(path: str | os.PathLike[str]) -> RunResult:
     """Read and validate one result file; ResultFileError names the file and the problem."""
     path = Path(path)
+    return parse_bytes(read_bytes(path), path)
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The raw bytes of one result file; ResultFileError names the file when it cannot be read."""
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         raise ResultFileError(path, "no such file") from None
     except IsADirectoryError:
         raise ResultFileError(path, "is a folder, not a result file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ResultFileError(path, f"cannot read: {exc}") from None
+
+
+def parse_bytes(raw: bytes, path: str | os.PathLike[str]) -> RunResult:
+    """Decode and validate the bytes of one result file; `path` only names it in errors.
+
+    The one parsing boundary: `load` and the fleet index's worker processes both go through it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ResultFileError(path, f"cannot read: {exc}") from None
     if not text.strip():
         raise ResultFileError(path, "empty file")
