@@ -43,6 +43,8 @@ def summary_table(result: RunResult) -> Table:
     fractions = peak_fractions(result)
     parts = sorted({f.part_id for f in fractions.values()})
     caption = f"of peak: median / datasheet peak of catalog part {', '.join(parts)}" if parts else None
+    if any(f.above_peak for f in fractions.values()):
+        caption += "; ! = above_peak (over 105% of the datasheet peak: a warning, see the verdicts below)"
     table = Table(title=escape(title), title_justify="left", show_lines=False, caption=caption,
                   caption_justify="left")
     columns = [("dev", "right"), ("case", "left"), ("median", "right"), ("unit", "left")]
@@ -64,7 +66,9 @@ def summary_table(result: RunResult) -> Table:
             dev = f"r{m.rank}:{dev}"
         cells = [dev, escape(m.key), value, unit]
         if fractions:
-            cells.append(f"{fractions[position].fraction * 100:.0f}%" if position in fractions else "-")
+            fraction = fractions.get(position)
+            cells.append("-" if fraction is None else
+                         f"{fraction.fraction * 100:.0f}%" + (" !" if fraction.above_peak else ""))
         table.add_row(*cells, cv, n, note)
     return table
 
@@ -90,7 +94,9 @@ def make_console() -> Console:
     return console if console.is_terminal else Console(width=160)
 
 
-def print_summary(result: RunResult, console: Console | None = None) -> None:
+def print_summary(result: RunResult, console: Console | None = None, origin: str = "FILE") -> None:
+    """The table, the sweep table, the counts, then the export-control verdict block per device
+    (thresholds.verdict_block); `origin` names the file in the block's pointer to `check`."""
     console = console or make_console()
     console.print(summary_table(result))
     extra = sweep_table(result)
@@ -98,3 +104,8 @@ def print_summary(result: RunResult, console: Console | None = None) -> None:
         console.print(extra)
     counts = {s: sum(1 for m in result.measurements if m.status == s) for s in ("ok", "skipped", "error")}
     console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} error")
+    from results.render.text import clean
+    from thresholds.verdict_block import verdict_block
+
+    for line in verdict_block(result, origin):
+        console.print(escape(clean(line)), highlight=False, soft_wrap=True)

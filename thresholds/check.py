@@ -41,6 +41,15 @@ def select_rules(spec: str | None, as_of: datetime.date) -> tuple[RuleSet, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
+def device_rules(as_of: datetime.date | None, scopes: tuple[str, ...] = ("device", "hbm-stack")
+                 ) -> tuple[RuleSet, ...]:
+    """Regimes with a threshold of one of `scopes`; with a date, only those then in force."""
+    rules = [r for r in load_rules() if set(scopes) & set(r.scopes())]
+    if as_of is not None:
+        rules = [r for r in rules if r.in_force_on(as_of)]
+    return tuple(rules)
+
+
 def check_subject(subject: Subject, rules: tuple[RuleSet, ...], as_of: datetime.date,
                   near_pct: float) -> Checked:
     verdicts = [

@@ -73,18 +73,8 @@ def run_check_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def device_rules(as_of: datetime.date | None):
-    """Regimes with a device-level (or HBM-stack) threshold; with a date, only those then in force."""
-    from thresholds.load import load_rules
-
-    rules = [r for r in load_rules() if {"device", "hbm-stack"} & set(r.scopes())]
-    if as_of is not None:
-        rules = [r for r in rules if r.in_force_on(as_of)]
-    return tuple(rules)
-
-
 def run_devices_command(args: argparse.Namespace) -> int:
-    from thresholds.check import check_subject, document
+    from thresholds.check import check_subject, device_rules, document
     from thresholds.load import load_catalog
     from thresholds.render import render_devices
     from thresholds.subjects import catalog_subject

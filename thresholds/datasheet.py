@@ -3,6 +3,9 @@
 For a device matched to a catalog part: matmul rate / dense peak of that precision, device-memory
 rate / peak memory bandwidth, host-link rate / declared PCIe rate (half of it per direction; the
 whole of it for the bidirectional case). Anything else, or an unmatched device, has no fraction.
+
+A fraction above ABOVE_PEAK_FRACTION is `above_peak`: a warning, not a success. It is computed
+here, at read time from the catalog, so old and imported files get it too.
 """
 
 from __future__ import annotations
@@ -18,11 +21,36 @@ from thresholds.model import Figure, Part
 _TERA = 1e12
 _GIGA = 1e9
 
+# A measured rate more than 5 % above the matched part's datasheet peak cannot be a dense kernel
+# on that part at its datasheet clock (timing noise and boost clocks stay within a few percent).
+ABOVE_PEAK_FRACTION = 1.05
+ABOVE_PEAK_CAUSES = (
+    "a misidentified part (the catalog match is wrong)",
+    "a sparse or fast-accumulate kernel (the datasheet's dense rate does not describe it)",
+    "a wrong counting convention (work per call)",
+    "a clock above the datasheet's",
+)
+
+
+def is_above_peak(fraction: float | None) -> bool:
+    return fraction is not None and fraction > ABOVE_PEAK_FRACTION
+
+
+def above_peak_text(what: str, fraction: float, part_id: str) -> str:
+    """'above_peak: bf16 289% of the h100-sxm datasheet peak (> 105%): likely ...'."""
+    return (f"above_peak: {what} measured {fraction * 100:.0f}% of the {part_id} datasheet peak "
+            f"(> {ABOVE_PEAK_FRACTION * 100:.0f}%), not a success; likely causes: "
+            + "; ".join(ABOVE_PEAK_CAUSES))
+
 
 @dataclass(frozen=True)
 class PeakFraction:
     fraction: float  # achieved median rate / datasheet peak
     part_id: str
+
+    @property
+    def above_peak(self) -> bool:
+        return is_above_peak(self.fraction)
 
 
 def datasheet_peak_per_s(m: Measurement, part: Part) -> float | None:

@@ -14,6 +14,7 @@ import math
 from typing import Iterable
 
 from results.schema import DeviceInfo, Measurement, RunResult
+from thresholds.datasheet import above_peak_text, is_above_peak
 from thresholds.metrics import datacenter_metric, fmt_interval, tpp_from_tops, tpp_source
 from thresholds.model import PRECISION_BITS, DeviceFacts, Interval, MetricSet, MetricValue, Part
 
@@ -48,6 +49,7 @@ def measured_metrics(
 ) -> tuple[MetricSet | None, DeviceFacts]:
     """None when the file holds no ok matmul, memory, hostlink or p2p record for the device."""
     values: dict[str, MetricValue] = {}
+    warnings: list[str] = []
     facts = DeviceFacts()
     rates = measured_rates(result, device)
     tops = {p: Interval.point(r / 1e12) for p, r in rates.items()}
@@ -58,10 +60,12 @@ def measured_metrics(
             "performance_density", None, MEASURED, missing="measured TPP unknown")
     else:
         ratio_text, ratios = _ratios(tops, part, peak)
+        above = [p for p, r in ratios.items() if is_above_peak(r)]
+        warnings.extend(above_peak_text(p, ratios[p], part.id) for p in above)
         values["tpp"] = MetricValue(
             "tpp", tpp.tpp, MEASURED,
             source=f"achieved matmul {tpp_source(tpp, tops)} ({origin}){ratio_text}",
-            inputs={"precisions": list(tpp.winners), "ratio_to_peak": ratios},
+            inputs={"precisions": list(tpp.winners), "ratio_to_peak": ratios, "above_peak": above},
             note=CAVEAT,
         )
         area = part.die_area_mm2 if part else None
@@ -77,9 +81,19 @@ def measured_metrics(
     mem = [m for m in _ok(result, device, "memory")]
     if mem:
         top = max(mem, key=lambda m: m.rate)
+        declared = part.memory_bandwidth_gbs if part is not None else None
+        inputs: dict = {}
+        ratio_text = ""
+        if declared is not None and isinstance(declared.value, Interval) and declared.value.central > 0:
+            ratio = round(top.rate / 1e9 / declared.value.central, 4)
+            inputs = {"ratio_to_peak": ratio, "above_peak": is_above_peak(ratio)}
+            ratio_text = f"; {ratio * 100:.0f}% of declared" + (" (ABOVE PEAK)" if is_above_peak(ratio) else "")
+            if is_above_peak(ratio):
+                warnings.append(above_peak_text(f"memory/{top.variant}", ratio, part.id))
         values["memory_bandwidth_gbs"] = MetricValue(
             "memory_bandwidth_gbs", Interval.point(top.rate / 1e9), MEASURED,
-            source=f"memory/{top.variant}, best of {len(mem)} ok record(s) ({origin})", note=CAVEAT,
+            source=f"memory/{top.variant}, best of {len(mem)} ok record(s) ({origin}){ratio_text}",
+            inputs=inputs, note=CAVEAT,
         )
     else:
         values["memory_bandwidth_gbs"] = MetricValue(
@@ -88,7 +102,7 @@ def measured_metrics(
     values["datacenter"] = datacenter_metric(part, MEASURED, "catalog")
     if not any(v.known for k, v in values.items() if k != "datacenter"):
         return None, facts
-    return MetricSet(MEASURED, values, (CAVEAT,)), facts
+    return MetricSet(MEASURED, values, (CAVEAT, *warnings)), facts
 
 
 def _ratios(tops: dict[str, Interval], part: Part | None, peak: MetricSet | None) -> tuple[str, dict]:
@@ -102,7 +116,8 @@ def _ratios(tops: dict[str, Interval], part: Part | None, peak: MetricSet | None
             ratios[p] = round(measured.lo / fig.value.central, 4)
     if not ratios:
         return "", {}
-    text = ", ".join(f"{p} {r * 100:.0f}%" for p, r in ratios.items())
+    text = ", ".join(f"{p} {r * 100:.0f}%" + (" (ABOVE PEAK)" if is_above_peak(r) else "")
+                     for p, r in ratios.items())
     return f"; of declared peak: {text}", ratios
 
 

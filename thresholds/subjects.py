@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from results import store
+from results.schema import RunResult
 from thresholds.derived import derived_metrics
 from thresholds.errors import SubjectError
 from thresholds.load import load_catalog, load_derivation, load_spec
@@ -39,7 +40,11 @@ def spec_subject(path: str) -> Subject:
 
 
 def result_subjects(path: str) -> list[Subject]:
-    result = store.load(path)
+    return subjects_of_result(store.load(path), path)
+
+
+def subjects_of_result(result: RunResult, path: str) -> list[Subject]:
+    """One Subject per device of an already loaded result (`path` names it in sources)."""
     catalog = load_catalog()
     tables = load_derivation()
     subjects = []

@@ -135,7 +135,7 @@ def handle(args: argparse.Namespace) -> int:
         session.close(run.complete, run.incomplete_reason)
         return orchestrate.leave(session, 0 if run.complete else orchestrate.EXIT_RANK_FAILURE)
     path, save_problem = orchestrate.save_or_rescue(result, args.out)
-    print_summary(result, console)
+    print_summary(result, console, origin=str(path))
     _print_p2p(result, console)
     console.print(f"wrote {path}")
     if save_problem is not None:

@@ -18,5 +18,5 @@ def handle(args: argparse.Namespace) -> int:
     results = [(path, load(path)) for path in args.files]  # validate every file before printing
     for path, result in results:
         print(path)
-        print_summary(result)
+        print_summary(result, origin=path)
     return 0
