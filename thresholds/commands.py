@@ -40,6 +40,17 @@ def register(subparsers) -> None:
                    help="only the regimes in force on this date (default: every regime with device thresholds)")
     p.set_defaults(handler=run_devices_command)
 
+    p = subparsers.add_parser(
+        "history", help="a part's outcome under every device-level regime at each date a regime changed",
+        description="SUBJECT is a catalog id, a spec file (.toml) or a result file (.json, one history "
+                    "per measured device). Dates come from the rule data; each outcome is `check`'s "
+                    "evaluation on the subject's primary basis as of that date.")
+    p.add_argument("subjects", nargs="+", metavar="SUBJECT")
+    p.add_argument("--near", type=_percent, default=10.0, metavar="PCT",
+                   help="flag a threshold within PCT percent of the value (default 10)")
+    p.add_argument("--json", action="store_true", help="print {\"histories\": [...]}")
+    p.set_defaults(handler=run_history_command)
+
     p = subparsers.add_parser("rules", help="every regime: id, title, citation, dates, status, thresholds")
     p.add_argument("--json", action="store_true", help="print {\"rules\": [...]}")
     p.set_defaults(handler=run_rules_command)
@@ -86,6 +97,21 @@ def run_devices_command(args: argparse.Namespace) -> int:
         _print_json(document(checked))
     else:
         print(render_devices(checked, rules, day), end="")
+    return 0
+
+
+def run_history_command(args: argparse.Namespace) -> int:
+    from thresholds.history import history, history_json
+    from thresholds.load import load_rules
+    from thresholds.render import render_history
+    from thresholds.subjects import resolve
+
+    rules = load_rules()
+    histories = [history(s, rules, args.near) for text in args.subjects for s in resolve(text)]
+    if args.json:
+        _print_json({"histories": [history_json(h) for h in histories]})
+    else:
+        print(render_history(histories), end="")
     return 0
 
 

@@ -259,3 +259,34 @@ def render_whatif(w: WhatIf) -> str:
     for note in w.notes:
         out.append(f"note: {note}")
     return _lines(out)
+
+
+def render_history(histories: list) -> str:
+    """`tppbench history`: one table per subject (a row per date, a column per device-level
+    regime), each row followed by what changed on that date and why."""
+    from thresholds.history import cell_word, why
+
+    out: list[str] = []
+    for h in histories:
+        s = h.subject
+        figures = ""
+        if s.primary is not None:
+            figures = ", " + s.primary.basis + ": " + ", ".join(
+                f"{LABELS[m]} {value_text(s.primary.get(m).value)}{SUFFIX.get(m, '')}"
+                for m in ("tpp", "performance_density", "io_bidirectional_gbs", "memory_bandwidth_gbs"))
+        out.append(f"== {s.name}  ({s.kind} {s.ref}){figures}")
+        if not h.rows:
+            out.append("  no dated regime in the rule data")
+            continue
+        header = ["date", *h.regimes]
+        rows = [[row.date.isoformat(), *[cell_word(row.verdict(r)) for r in h.regimes]] for row in h.rows]
+        table = _table(rows, header)
+        out.extend("  " + line for line in table[:2])
+        for line, row in zip(table[2:], h.rows):
+            out.append("  " + line)
+            out.extend("      " + text for text in why(row))
+        out.append("")
+    out.append("Cells: - = not in force on that date; otherwise as in `tppbench devices` (paragraph met, "
+               "not, not (Note 2), inside/outside the band, ? = undecided, ~ = a threshold within the "
+               "--near percentage). Dates and thresholds come from thresholds/rules/*.toml.")
+    return _lines(out)
