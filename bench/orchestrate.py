@@ -74,9 +74,9 @@ def start_session(launch, kind: str, gpus: tuple[int, ...] | None, timeout_s: fl
 
         chosen = list(gpus) if gpus is not None else list(range(torch.cuda.device_count()))
         local = launch.local_rank if launch is not None else 0
-        if local >= len(chosen):
+        device_index = distributed.rank_gpu(chosen, local)
+        if device_index is None:
             raise UsageError(f"local rank {local} has no GPU: {len(chosen)} selected (fewer ranks per node, or --gpus)")
-        device_index = chosen[local]
     session = distributed.Session(launch, kind, timeout_s, device_index)
     try:
         return session.start()

@@ -34,6 +34,9 @@ class SyntheticClockBackend:
     def flush_cache(self) -> None:
         self.flushes += 1
 
+    def queue_spin(self, cycles: int) -> None:
+        self.spins = getattr(self, "spins", 0) + 1
+
 
 def kernel(backend: SyntheticClockBackend, cost_s: float):
     calls = []
@@ -53,7 +56,7 @@ def test_budget_drives_warmup_and_sample_count():
     backend = SyntheticClockBackend()
     fn, calls = kernel(backend, 2**-7)
     times, timing = measure(fn, backend, BUDGET, flush_cache=True)
-    assert timing.warmup_calls == 16  # 16 x 7.8 ms reaches the 125 ms warm-up budget
+    assert timing.warmup_calls == 17  # the first call, then 16 x 7.8 ms reach the 125 ms warm-up budget
     assert timing.calls_per_sample == 1  # 7.8 ms already exceeds min_sample_s
     assert len(times) == 100  # 1 s of samples would be 128, capped by max_samples
     assert all(t == 2**-7 for t in times)
@@ -74,9 +77,44 @@ def test_slow_call_cannot_blow_the_case_cap():
     backend = SyntheticClockBackend()
     fn, calls = kernel(backend, 2.0)  # one call costs 2 s; min_samples would need 10 s
     times, timing = measure(fn, backend, BUDGET, flush_cache=False)
-    assert timing.warmup_calls == 1
-    assert len(times) == 1  # (5 s cap - 2 s warm-up) / 2 s per call
-    assert backend.t <= BUDGET.max_case_s
+    assert timing.warmup_calls == 2  # the first call is never the only estimate when a second fits
+    assert len(times) == 1  # (5 s cap - 2 s of steady warm-up) / 2 s per call
+    assert backend.t <= 2.0 + BUDGET.max_case_s  # the cap bounds everything after the first call
+
+
+def test_first_call_longer_than_half_the_cap_ends_the_warm_up():
+    backend = SyntheticClockBackend()
+    fn, calls = kernel(backend, 3.0)
+    times, timing = measure(fn, backend, BUDGET, flush_cache=False)
+    assert timing.warmup_calls == 1 and len(times) == 1
+    assert backend.t == 6.0
+
+
+def test_slow_first_call_is_left_out_of_the_estimate():
+    """Lazy loading or cuBLASLt's heuristics make the first call slow: the case still gets the
+    samples its steady per-call cost affords, and the estimate is the steady cost."""
+    plain = SyntheticClockBackend()
+    fn, _ = kernel(plain, 2**-5)
+    plain_times, plain_timing = measure(fn, plain, BUDGET, flush_cache=False)
+
+    slow_first = SyntheticClockBackend()
+    costs = iter([2.25] + [2**-5] * 10_000)
+
+    def fn_slow() -> None:
+        slow_first.t += next(costs)
+
+    times, timing = measure(fn_slow, slow_first, BUDGET, flush_cache=False)
+    assert len(times) == len(plain_times) == 32  # 1 s of 31 ms samples; not starved by the 2.25 s call
+    assert set(times) == {2**-5}
+    assert timing.warmup_calls == plain_timing.warmup_calls == 5  # the first call, then the budget
+    assert timing.warmup_s == 2.25 + 4 * 2**-5
+
+
+def test_every_sample_spins_before_its_start_event():
+    backend = SyntheticClockBackend()
+    fn, _ = kernel(backend, 2**-7)
+    times, _ = measure(fn, backend, BUDGET, flush_cache=True)
+    assert backend.spins == len(times)
 
 
 def test_min_samples_when_affordable():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from bench.probe import host_name
 
@@ -50,6 +50,19 @@ def detect(environ: Any = None) -> LaunchEnv | None:
     launcher = env.get(LAUNCHER_ENV) or ("torchrun" if "TORCHELASTIC_RUN_ID" in env else "env")
     return LaunchEnv(rank, world, local_rank, local_world, node_rank,
                      env.get("MASTER_ADDR", "127.0.0.1"), port, launcher, restart)
+
+
+def rank_gpu(chosen: Sequence[int], local_rank: int, environ: Any = None) -> int | None:
+    """The GPU (torch index) of local rank `local_rank`: the local_rank-th selected GPU, or, when
+    the scheduler gives each rank its own single GPU (Slurm `--gpus-per-task=1`, a per-rank
+    CUDA_VISIBLE_DEVICES naming one device), that one. None: this rank has no GPU."""
+    if local_rank < len(chosen):
+        return chosen[local_rank]
+    env = os.environ if environ is None else environ
+    visible = [part for part in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
+    if len(chosen) == 1 and len(visible) == 1:
+        return chosen[0]
+    return None
 
 
 def hostname() -> str:

@@ -95,14 +95,18 @@ class Session:
         pg_timeout = timeout + dt.timedelta(seconds=NCCL_TIMEOUT_MARGIN_S if self.backend == "nccl" else 0)
         if self.kind == "cuda" and self.device_index is not None:
             torch.cuda.set_device(self.device_index)
+        # NCCL is bound to this rank's GPU at start-up (eager init): a bad device fails here, at
+        # once and named, instead of at the first collective.
+        bound = self.pg_device()
+        device = {"device_id": bound} if bound is not None else {}
         try:
             if self.launch is None:
                 dist.init_process_group(self.backend, store=dist.HashStore(), rank=0, world_size=1,
-                                        timeout=pg_timeout)
+                                        timeout=pg_timeout, **device)
             else:
                 if self.launch.launcher == "local":
                     _die_with_parent()
-                dist.init_process_group(self.backend, init_method="env://", timeout=pg_timeout)
+                dist.init_process_group(self.backend, init_method="env://", timeout=pg_timeout, **device)
                 self._store = dist.PrefixStore(
                     f"tppbench/{self.launch.restart}",
                     dist.TCPStore(self.launch.master_addr, self.launch.master_port, is_master=False,
@@ -128,6 +132,12 @@ class Session:
             self._thread = threading.Thread(target=self._watch, name="tppbench-heartbeat", daemon=True)
             self._thread.start()
         return self
+
+    def pg_device(self) -> torch.device | None:
+        """The `device_id` given to init_process_group: this rank's GPU for NCCL, else None."""
+        if self.backend == "nccl" and self.device_index is not None:
+            return torch.device("cuda", self.device_index)
+        return None
 
     def close(self, ok: bool, reason: str | None = None) -> None:
         """Record this rank's outcome and stop the threads; destroy the group only on success

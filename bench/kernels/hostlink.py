@@ -18,10 +18,9 @@ import torch
 from bench.backend import Backend
 from bench.measurement import measured, not_run
 from bench.registry import Case, register
-from bench.timing import measure
+from bench.timing import SPIN_BEFORE_TWO_STREAMS_CYCLES, measure
 
 METHOD_VERSION = 1
-SPIN_CYCLES = 2_000_000  # ~1 ms at ~2 GHz: longer than queuing two copies
 
 VARIANTS = {
     "h2d_pinned": "bytes copied host->device once per call (pinned host buffer)",
@@ -97,7 +96,7 @@ def _bidirectional(device_dst, host_src, host_dst, device_src) -> Callable[[], f
     def fn() -> float:
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         with torch.cuda.stream(main):
-            torch.cuda._sleep(SPIN_CYCLES)  # holds the main stream until both copies are queued
+            torch.cuda._sleep(SPIN_BEFORE_TWO_STREAMS_CYCLES)  # holds the main stream until both copies are queued
         start.record(main)
         other.wait_event(start)
         with torch.cuda.stream(other):

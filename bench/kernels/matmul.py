@@ -50,6 +50,20 @@ TOLERANCE = {
 }
 CHECK_BLOCK = 64
 
+# Memory layout of the operands (A, B) of every precision with a kernel: "row" is row-major (a
+# contiguous tensor), "col" column-major (the transpose of a contiguous (n, k) tensor). cuBLASLt's
+# fp8 and int8 kernels are "TN" only: `_scaled_mm` refuses a row-major B, and `_int_mm` with a
+# row-major B is refused on CUDA 13 builds (pytorch/pytorch#169956) and slow where accepted.
+OPERAND_LAYOUT = {
+    "fp64": ("row", "row"),
+    "fp32": ("row", "row"),
+    "tf32": ("row", "row"),
+    "fp16": ("row", "row"),
+    "bf16": ("row", "row"),
+    "fp8": ("row", "col"),
+    "int8": ("row", "col"),
+}
+
 
 @dataclass
 class Operands:
@@ -87,26 +101,42 @@ def make_operands(precision: str, m: int, n: int, k: int, device: torch.device, 
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
 
-    def normal(rows: int, cols: int) -> torch.Tensor:
+    if precision not in OPERAND_LAYOUT:
+        raise ValueError(f"no operands for precision {precision!r}")
+    layout_a, layout_b = OPERAND_LAYOUT[precision]
+
+    def normal(rows: int, cols: int, layout: str) -> torch.Tensor:
+        """A (rows, cols) float32 operand stored in `layout`, converted to the precision's type
+        by the caller (a conversion keeps the strides)."""
+        if layout == "col":
+            return torch.randn(cols, rows, generator=gen, device=device, dtype=torch.float32).t()
         return torch.randn(rows, cols, generator=gen, device=device, dtype=torch.float32)
 
+    a, b = normal(m, k, layout_a), normal(k, n, layout_b)
     if precision in _DTYPES:
         dtype = _DTYPES[precision]
         out = torch.full((m, n), float("nan"), dtype=dtype, device=device)
-        return Operands(normal(m, k).to(dtype), normal(k, n).to(dtype), out)
+        return Operands(a.to(dtype), b.to(dtype), out)
     if precision == "fp8":
         fp8 = torch.float8_e4m3fn
-        a = normal(m, k).to(fp8)
-        b = normal(n, k).to(fp8).t()  # column-major K x N, as _scaled_mm requires
         one = torch.tensor(1.0, device=device)
         out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device=device)
-        return Operands(a, b, out, scale_a=one * 0.5, scale_b=one * 2.0)
-    if precision == "int8":
-        a = (normal(m, k) * 40).round().clamp(-127, 127).to(torch.int8)
-        b = (normal(k, n) * 40).round().clamp(-127, 127).to(torch.int8)
-        out = torch.full((m, n), -(2**31), dtype=torch.int32, device=device)
-        return Operands(a, b, out)
-    raise ValueError(f"no operands for precision {precision!r}")
+        return Operands(a.to(fp8), b.to(fp8), out, scale_a=one * 0.5, scale_b=one * 2.0)
+    out = torch.full((m, n), -(2**31), dtype=torch.int32, device=device)
+    return Operands(_int8(a), _int8(b), out)
+
+
+def _int8(normal: torch.Tensor) -> torch.Tensor:
+    return (normal * 40).round().clamp(-127, 127).to(torch.int8)
+
+
+def layout_of(t: torch.Tensor) -> str:
+    """"row" or "col": how a 2-D operand is stored."""
+    if t.stride(1) == 1 and (t.stride(0) == t.shape[1] or t.shape[0] == 1):
+        return "row"
+    if t.stride(0) == 1 and (t.stride(1) == t.shape[0] or t.shape[1] == 1):
+        return "col"
+    return "strided"
 
 
 def _exact_float64(t: torch.Tensor) -> torch.Tensor:

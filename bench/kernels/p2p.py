@@ -31,11 +31,10 @@ import torch
 from bench.backend import Backend
 from bench.measurement import measured, not_run
 from bench.registry import Case, register
-from bench.timing import measure
+from bench.timing import SPIN_BEFORE_START_CYCLES, SPIN_BEFORE_TWO_STREAMS_CYCLES, measure
 from results.schema import Measurement, RunResult
 
 METHOD_VERSION = 1
-SPIN_CYCLES = 2_000_000  # ~1 ms at ~2 GHz: longer than queuing both copies
 
 VARIANTS = {
     "unidirectional": "bytes copied src->dst once per call (copy engine, cudaMemcpyAsync via copy_)",
@@ -132,6 +131,7 @@ def _unidirectional(src: torch.Tensor, dst: torch.Tensor) -> Callable[[], float]
     def fn() -> float:
         with torch.cuda.stream(stream):  # copy_ runs on the source device's current stream
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda._sleep(SPIN_BEFORE_START_CYCLES)  # the launch-gap rule (bench/timing.py)
             start.record(stream)
             dst.copy_(src, non_blocking=True)
             end.record(stream)
@@ -149,7 +149,7 @@ def _bidirectional(a_i: torch.Tensor, b_j: torch.Tensor, a_j: torch.Tensor, b_i:
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         done_j = torch.cuda.Event()
         with torch.cuda.stream(s_i):
-            torch.cuda._sleep(SPIN_CYCLES)  # holds both streams until both copies are queued
+            torch.cuda._sleep(SPIN_BEFORE_TWO_STREAMS_CYCLES)  # holds both streams until both copies are queued
             start.record(s_i)
         s_j.wait_event(start)
         with torch.cuda.stream(s_i):  # only GPU i's current stream is s_i: no cross-serialisation

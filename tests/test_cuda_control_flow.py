@@ -1,0 +1,156 @@
+"""The CUDA path's control flow, checked on the CPU with a recording stand-in for torch.cuda.
+
+What these prove: events are recorded on the measured GPU's stream, the cache flush and the spin
+are queued before every start event, the host never waits inside a timed region, each GPU is the
+current device while it is measured, and the free-memory figure counts the caching allocator's
+idle blocks. What they cannot prove (a GPU must): that the spin really hides the launch gap and
+that the numbers are right -- `scripts/gpu-check.sh` and the tests marked `gpu` do that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from bench.backend import Budget, CudaBackend
+from bench.registry import Case
+from bench.runner import PlannedDevice, RunOptions, execute, run_case
+from bench.timing import SPIN_BEFORE_START_CYCLES, measure
+from fake_cuda import FakeCuda, RecordingFlush
+from results.schema import DeviceInfo, Measurement
+
+BUDGET = Budget(warmup_s=0.125, measure_s=1.0, max_case_s=5.0, min_samples=5, max_samples=20,
+                min_sample_s=2**-10)
+
+
+def fake_backend(cuda: FakeCuda, index: int) -> CudaBackend:
+    backend = CudaBackend(index, cuda=cuda)
+    backend._flush_buffer = RecordingFlush(cuda)  # type: ignore[assignment]
+    backend.now = lambda: cuda.t  # type: ignore[method-assign]  # the host clock: synthetic too
+    return backend
+
+
+def kernel(cuda: FakeCuda, cost_s: float):
+    def fn() -> None:
+        cuda.note("call", cuda.current_stream())
+        cuda.t += cost_s
+    return fn
+
+
+def timed_regions(log):
+    """(what was queued since the previous region, the region) per sample: a region runs from a
+    start event's record to the end event's record."""
+    records = [i for i, c in enumerate(log) if c.what == "record"]
+    regions, previous_end = [], 0
+    for start, end in zip(records[::2], records[1::2]):
+        regions.append((log[previous_end:start], log[start:end + 1]))
+        previous_end = end + 1
+    return regions
+
+
+def test_each_sample_flushes_spins_then_starts_on_the_measured_gpu():
+    cuda = FakeCuda(device_count=2)
+    backend = fake_backend(cuda, 1)
+    with backend.selected():
+        times, timing = measure(kernel(cuda, 2**-7), backend, BUDGET, flush_cache=True)
+    regions = timed_regions(cuda.log)
+    assert len(regions) == len(times) == 20 and timing.calls_per_sample == 1
+    for before, region in regions:
+        assert [c.what for c in before][-2:] == ["flush", "spin"]  # queued right before the start event
+        spin = before[-1]
+        assert spin.stream == "1/default" and spin.detail == SPIN_BEFORE_START_CYCLES
+        assert before[-2].stream == "1/default"
+        assert region[0].stream == region[-1].stream == "1/default"  # both events on GPU 1's stream
+        inside = [c.what for c in region[1:-1]]
+        assert inside == ["call"]  # no host synchronisation, no flush, no spin inside the region
+    assert all(c.device == 1 for c in cuda.log)  # GPU 1 current throughout, never GPU 0
+    assert times[0] == 2**-7
+
+
+def test_batched_samples_keep_the_host_out_of_the_region():
+    cuda = FakeCuda()
+    backend = fake_backend(cuda, 0)
+    with backend.selected():
+        _times, timing = measure(kernel(cuda, 2**-17), backend, BUDGET, flush_cache=False)
+    assert timing.calls_per_sample == 128
+    for before, region in timed_regions(cuda.log):
+        assert [c.what for c in before][-1] == "spin"
+        assert "flush" not in [c.what for c in before]
+        assert [c.what for c in region[1:-1]] == ["call"] * 128
+
+
+def test_the_host_waits_for_the_end_event_only_after_the_region():
+    cuda = FakeCuda()
+    backend = fake_backend(cuda, 0)
+    measure(kernel(cuda, 2**-7), backend, BUDGET, flush_cache=True)
+    whats = cuda.whats()
+    first_record = whats.index("record")
+    assert "synchronize" not in whats[first_record:]  # samples never call a device-wide sync
+    for i, what in enumerate(whats):
+        if what == "event_synchronize":
+            assert whats[i - 1] == "record"  # right after the end event, never before it
+
+
+def test_free_memory_counts_the_caching_allocators_idle_blocks():
+    cuda = FakeCuda(free_bytes=10 << 30, reserved_bytes=30 << 30, allocated_bytes=4 << 30)
+    backend = fake_backend(cuda, 0)
+    assert backend.free_memory_bytes() == (10 + 30 - 4) << 30
+
+
+class RecordingFamily:
+    """A device-scope family whose case records which device is current while it runs."""
+
+    name = "recording"
+
+    def __init__(self, cuda: FakeCuda) -> None:
+        self.cuda = cuda
+        self.seen: list[tuple[str, int]] = []
+
+    def run(self, case: Case, backend: CudaBackend, mode: str) -> Measurement:
+        self.seen.append((case.key, self.cuda.current_device))
+        with self.cuda.stream(self.cuda.Stream()):  # work on a side stream of the current GPU
+            times, timing = measure(kernel(self.cuda, 2**-7), backend, BUDGET, flush_cache=False)
+        from bench.measurement import measured
+
+        return measured(case, backend.device_index, times_s=times, timing=timing, work_per_call=1.0,
+                        unit="byte", convention="one byte per call")
+
+
+def device_info(index: int) -> DeviceInfo:
+    return DeviceInfo(index=index, backend="cuda", name="Fake H100")
+
+
+def test_each_gpu_is_current_while_its_cases_run():
+    cuda = FakeCuda(device_count=3)
+    family = RecordingFamily(cuda)
+    planned = [PlannedDevice(fake_backend(cuda, i), device_info(i),
+                             ((family, Case("recording", f"gpu{i}", {"bytes": 1})),))
+               for i in (2, 1)]
+    options = RunOptions(backend_kind="cuda", mode="smoke", suites=())
+    result = execute(options, planned)
+    assert family.seen == [("recording/gpu2/bytes=1", 2), ("recording/gpu1/bytes=1", 1)]
+    assert cuda.current_device == 0  # restored afterwards
+    assert [m.device_index for m in result.measurements] == [2, 1]
+    assert all(m.status == "ok" for m in result.measurements)
+    # a stream the case makes current belongs to that case's GPU, and the sample events are
+    # recorded on it: the stream the measured work runs on
+    records = [c for c in cuda.log if c.what == "record"]
+    assert {c.stream for c in records} == {"2/side1", "1/side2"}
+
+
+def test_run_case_restores_the_previous_device_after_an_error():
+    cuda = FakeCuda(device_count=2)
+
+    class Failing(RecordingFamily):
+        def run(self, case, backend, mode):
+            self.seen.append((case.key, self.cuda.current_device))
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    family = Failing(cuda)
+    result = run_case(family, Case("recording", "x", {"bytes": 1}), fake_backend(cuda, 1), device_info(1),
+                      "smoke")
+    assert family.seen == [("recording/x/bytes=1", 1)] and cuda.current_device == 0
+    assert result.status == "error" and "illegal memory access" in (result.reason or "")
+    assert dataclasses.asdict(result)["device_index"] == 1
+    assert torch.cuda.is_available() is False  # the real torch.cuda was never needed
