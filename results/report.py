@@ -10,13 +10,17 @@ peer-to-peer), (4) verdicts per regime, (5) telemetry notes and run context. The
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from results import report_sections as sections
 from results import store
-from results.report_model import INF, MapPoint, Region, ReportData, Subject, VerdictRow
+from results.report_model import (
+    INF, Band, BandPoint, HistoryStrip, MapPoint, Region, ReportData, Subject, VerdictRow,
+)
 
 MAP_RULE_SET = "us-2023-10"
+BAND_RULE_SET = "us-2026-01"
 
 # Fallback only when the thresholds package cannot give its rule data: the Oct 2023 AC/S IFR
 # (88 FR 73458) ECCN 3A090 bands, ../shared/reference/regulations.md section 2.1.
@@ -41,23 +45,29 @@ def build(
     title: str | None = None,
     check: Any = None,
     catalog: Any = None,
+    histories: Any = None,
 ) -> ReportData:
-    """Load the files, ask `thresholds` for verdicts and catalog, assemble the report's data.
+    """Load the files, ask `thresholds` for verdicts, histories and catalog, assemble the report's data.
 
-    `check` / `catalog` stand in for thresholds.report_data's functions (tests)."""
-    if check is None or catalog is None:
+    `check` / `catalog` / `histories` stand in for thresholds.report_data's functions (tests)."""
+    if check is None or catalog is None or histories is None:
         from thresholds import report_data
 
         check = check or report_data.check_subjects
         catalog = catalog or report_data.catalog_points
+        histories = histories or report_data.subject_histories
     day = as_of or datetime.date.today()
     loaded = [(str(p), store.load(p)) for p in paths]
     doc = check([s for s, _ in loaded], rules=rules, as_of=day, near_pct=near_pct)
     by_ref = {s.get("ref"): s for s in doc.get("subjects", [])}
     regions, regions_source = map_regions()
+    bands, bands_source = map_bands()
+    history_by_ref = {h.get("ref"): h for h in histories([s for s, _ in loaded], near_pct=near_pct)}
 
     subjects: list[Subject] = []
     points: list[MapPoint] = []
+    band_points: list[BandPoint] = []
+    strips: list[HistoryStrip] = []
     verdicts: list[VerdictRow] = []
     for source, result in loaded:
         many = len(result.devices) > 1
@@ -72,20 +82,41 @@ def build(
             )
             subjects.append(subject)
             points.extend(_subject_points(subject, entry, regions))
+            band_points.extend(_subject_band_points(subject, entry, bands))
             verdicts.extend(_verdicts(subject, entry))
+            strip = _history_strip(subject, history_by_ref.get(f"{source}#{device.index}"))
+            if strip is not None:
+                strips.append(strip)
     points = _dedupe(points)
-    cat_points, off_map = _catalog_points(catalog(), regions)
+    raw_catalog = list(catalog())
+    cat_points, off_map = _catalog_points(raw_catalog, regions)
     return ReportData(
         title=title or "tppbench report",
         generated_utc=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         as_of=day.isoformat(), sources=tuple(s for s, _ in loaded), subjects=tuple(subjects),
         regions=regions, regions_source=regions_source, map_points=tuple(points) + cat_points,
         off_map=off_map,
-        precision=tuple(sections.precision(loaded, lambda s, i: _ratio_to_peak(by_ref.get(f"{s}#{i}", {})))),
+        precision=_flag_above_peak(sections.precision(loaded, lambda s, i: _ratio_to_peak(by_ref.get(f"{s}#{i}", {})))),
         bandwidth=tuple(sections.bandwidth(loaded)), peers=tuple(sections.peers(loaded)),
         verdicts=tuple(verdicts), telemetry=tuple(sections.telemetry(loaded)),
         contexts=tuple(sections.context(s, r) for s, r in loaded), near_pct=near_pct,
+        bands=bands, bands_source=bands_source,
+        band_points=tuple(dict.fromkeys(band_points)) + _catalog_band_points(raw_catalog, bands),
+        histories=tuple(strips), above_peak_note=_above_peak_note(),
     )
+
+
+def _flag_above_peak(bars: Iterable[Any]) -> tuple[Any, ...]:
+    from thresholds.datasheet import is_above_peak
+
+    return tuple(replace(b, above_peak=bool(b.peak) and is_above_peak(b.measured / b.peak)) for b in bars)
+
+
+def _above_peak_note() -> str:
+    from thresholds.datasheet import ABOVE_PEAK_CAUSES, ABOVE_PEAK_FRACTION
+
+    return (f"above peak = measured over {ABOVE_PEAK_FRACTION * 100:.0f}% of the matched part's datasheet "
+            f"peak: a warning, not a success; likely causes: {'; '.join(ABOVE_PEAK_CAUSES)}.")
 
 
 def map_regions() -> tuple[tuple[Region, ...], str]:
@@ -113,6 +144,85 @@ def map_regions() -> tuple[tuple[Region, ...], str]:
         if usable:
             regions.append(Region(paragraph.label, *bounds["tpp"], *bounds["performance_density"]))
     return tuple(regions), f"thresholds rule data {MAP_RULE_SET} ({rule.citation})"
+
+
+def map_bands() -> tuple[tuple[Band, ...], str]:
+    """The 2026 rule's band paragraphs (TPP and DRAM-bandwidth clauses) as rectangles, from the
+    rule data; () when the rule data has none."""
+    try:
+        from thresholds.load import load_rules
+
+        rule = next(r for r in load_rules() if r.id == BAND_RULE_SET)
+    except (ImportError, StopIteration):
+        return (), "no rule data for the 2026 band"
+    bands = []
+    for paragraph in rule.paragraphs:
+        bounds = {"tpp": [0.0, INF], "memory_bandwidth_gbs": [0.0, INF]}
+        usable = paragraph.effect == "band" and paragraph.combine == "all"
+        for clause in paragraph.clauses:
+            if clause.metric not in bounds or isinstance(clause.value, bool):
+                usable = False
+            elif clause.comparator == "<":
+                bounds[clause.metric][1] = float(clause.value)
+            elif clause.comparator == ">=":
+                bounds[clause.metric][0] = float(clause.value)
+            else:
+                usable = False
+        if usable:
+            bands.append(Band(paragraph.label, *bounds["tpp"], *bounds["memory_bandwidth_gbs"]))
+    return tuple(bands), f"thresholds rule data {BAND_RULE_SET} ({rule.citation})"
+
+
+def _inside(bands: Iterable[Band], tpp: float, dram: float) -> tuple[str, ...]:
+    return tuple(b.label for b in bands if b.contains(tpp, dram))
+
+
+def _subject_band_points(subject: Subject, entry: Mapping[str, Any], bands: Sequence[Band]) -> list[BandPoint]:
+    out = []
+    for basis, metrics in (entry.get("metrics_by_basis") or {}).items():
+        tpp, dram = _value(metrics.get("tpp")), _value(metrics.get("memory_bandwidth_gbs"))
+        if tpp is None or dram is None or tpp <= 0 or dram <= 0:
+            continue
+        out.append(BandPoint(f"{subject.device_name} ({basis})", tpp, dram, basis,
+                             inside=_inside(bands, tpp, dram)))
+    return out
+
+
+def _catalog_band_points(raw: Iterable[Mapping[str, Any]], bands: Sequence[Band]) -> tuple[BandPoint, ...]:
+    points = []
+    for part in raw:
+        tpp, dram = part.get("tpp"), part.get("memory_bandwidth_gbs")
+        if not isinstance(tpp, (int, float)) or not isinstance(dram, (int, float)) or tpp <= 0 or dram <= 0:
+            continue
+        rng = part.get("memory_bandwidth_gbs_range")
+        points.append(BandPoint(str(part.get("name") or part.get("id")), float(tpp), float(dram), "catalog",
+                                dram_range=tuple(rng) if rng else None,
+                                inside=_inside(bands, float(tpp), float(dram))))
+    return tuple(points)
+
+
+def _history_strip(subject: Subject, doc: Mapping[str, Any] | None) -> HistoryStrip | None:
+    """thresholds' `history --json` entry as a strip: a row per regime, a column per date."""
+    if not doc or not doc.get("rows"):
+        return None
+    regimes = tuple(str(r) for r in doc.get("regimes", ()))
+    rows = doc["rows"]
+    cells, classes = [], []
+    for rid in regimes:
+        outcomes = [row.get("outcomes", {}).get(rid) or {} for row in rows]
+        cells.append(tuple(str(o.get("cell", "-")) for o in outcomes))
+        classes.append(tuple(_strip_class(o) for o in outcomes))
+    changes = tuple((str(row.get("date")), line) for row in rows for line in row.get("changes", ()))
+    return HistoryStrip(subject.id, subject.label, doc.get("basis"), regimes,
+                        tuple(str(row.get("date")) for row in rows), tuple(cells), tuple(classes), changes)
+
+
+def _strip_class(outcome: Mapping[str, Any]) -> str:
+    if not outcome.get("in_force"):
+        return "none"
+    if outcome.get("effect") == "band":
+        return {True: "inside", False: "outside"}.get(outcome.get("met"), "indeterminate")
+    return str(outcome.get("outcome") or "indeterminate")
 
 
 def _in_regions(regions: Iterable[Region], tpp: float, pd: float | None) -> tuple[str, ...]:

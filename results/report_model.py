@@ -27,6 +27,47 @@ class Region:
 
 
 @dataclass(frozen=True)
+class Band:
+    """A rectangle of the TPP x DRAM-bandwidth plane (the 2026 case-by-case band):
+    tpp_min <= TPP < tpp_max and dram_min_gbs <= DRAM < dram_max_gbs."""
+
+    label: str
+    tpp_min: float
+    tpp_max: float
+    dram_min_gbs: float
+    dram_max_gbs: float
+
+    def contains(self, tpp: float, dram_gbs: float) -> bool:
+        return self.tpp_min <= tpp < self.tpp_max and self.dram_min_gbs <= dram_gbs < self.dram_max_gbs
+
+
+@dataclass(frozen=True)
+class BandPoint:
+    """A point of the TPP x DRAM map: a subject's basis or a catalog part."""
+
+    label: str
+    tpp: float
+    dram_gbs: float
+    kind: str  # "catalog" | "peak-declared" | "peak-derived" | "measured"
+    dram_range: tuple[float, float] | None = None
+    inside: tuple[str, ...] = ()  # the bands the point falls in
+
+
+@dataclass(frozen=True)
+class HistoryStrip:
+    """One subject's outcome per device-level regime at each date of the rule data."""
+
+    subject: str  # Subject.id
+    label: str
+    basis: str | None
+    regimes: tuple[str, ...]
+    dates: tuple[str, ...]
+    cells: tuple[tuple[str, ...], ...]  # [regime][date]: "-", "3A090.a.1", "not~", "inside", ...
+    classes: tuple[tuple[str, ...], ...]  # [regime][date]: none|controlled|not_controlled|indeterminate|inside|outside
+    changes: tuple[tuple[str, str], ...]  # (date, what changed and why)
+
+
+@dataclass(frozen=True)
 class Subject:
     """One measured device of one result file."""
 
@@ -61,6 +102,7 @@ class PrecisionBar:
     devices: int
     peak: float | None  # datasheet (declared) dense peak, same unit
     unit: str  # "flop/s" | "op/s"
+    above_peak: bool = False  # measured above thresholds' ABOVE_PEAK_FRACTION of the datasheet peak
 
     @property
     def percent_of_peak(self) -> float | None:
@@ -139,3 +181,8 @@ class ReportData:
     telemetry: tuple[CaseTelemetry, ...]
     contexts: tuple[RunContext, ...]
     near_pct: float
+    bands: tuple[Band, ...] = ()  # the 2026 rule's case-by-case band(s), from the rule data
+    bands_source: str = ""
+    band_points: tuple[BandPoint, ...] = ()  # subjects' points first, then catalog parts
+    histories: tuple[HistoryStrip, ...] = ()
+    above_peak_note: str = ""  # what an above_peak flag means (thresholds.datasheet)

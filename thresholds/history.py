@@ -103,15 +103,18 @@ def cell_word(v: Verdict | None) -> str:
 
 def why(row: HistoryRow) -> list[str]:
     """What changed on this date and why, one line per event and per changed outcome."""
-    lines = [e.text for e in row.events]
+    return [e.text for e in row.events] + (change_lines(row) or ["no device-level outcome changes"])
+
+
+def change_lines(row: HistoryRow) -> list[str]:
+    """One line per regime whose outcome changed on this date: the new outcome and why."""
+    lines = []
     for rid in row.changed:
         v = row.verdict(rid)
         if v is None:
             lines.append(f"{rid}: no longer in force, its outcome lapses")
         else:
             lines.append(f"{rid}: {outcome_words(v)}: {v.reason}{deciding_margins(v)}{nearest_words(v)}")
-    if not row.changed:
-        lines.append("no device-level outcome changes")
     return lines
 
 
@@ -151,6 +154,7 @@ def history_json(h: History) -> dict:
                          for rid, v in row.verdicts},
             "changed": list(row.changed),
             "why": why(row),
+            "changes": change_lines(row),
         } for row in h.rows],
     }
 

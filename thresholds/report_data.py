@@ -1,14 +1,16 @@
 """Library entry points for other tools (the HTML report): the `check --json` document and the
-catalog's points for a TPP-vs-performance-density map. Never imports torch."""
+catalog's points for the TPP x PD and TPP x DRAM maps, and `tppbench history --json` per subject.
+Never imports torch."""
 
 from __future__ import annotations
 
 import datetime
 
 from thresholds.check import document, run_check
-from thresholds.load import load_catalog
+from thresholds.history import history, history_json
+from thresholds.load import load_catalog, load_rules
 from thresholds.serialize import value_json
-from thresholds.subjects import catalog_subject
+from thresholds.subjects import catalog_subject, resolve
 
 
 def check_subjects(subjects: list[str], rules: str | None = None,
@@ -18,6 +20,13 @@ def check_subjects(subjects: list[str], rules: str | None = None,
     `rules`: None (regimes in force on `as_of`, default today), "all", or "id,id,...".
     Raises a results.errors.TppbenchError subclass on bad input (message is one line)."""
     return document(run_check(list(subjects), rules, as_of, near_pct))
+
+
+def subject_histories(subjects: list[str], near_pct: float = 10.0) -> list[dict]:
+    """Exactly the `tppbench history --json` entries ({"ref", "regimes", "rows": [...]}) for
+    every subject the arguments name (one per measured device of a result file)."""
+    rules = load_rules()
+    return [history_json(history(s, rules, near_pct)) for text in subjects for s in resolve(text)]
 
 
 def catalog_points() -> list[dict]:

@@ -29,6 +29,9 @@ tr.near td{background:#fff4ce} .badge{display:inline-block;font-size:11px;font-w
 border-radius:8px;background:#b26a00;color:#fff;margin-left:4px}
 .controlled{color:#8c1d18;font-weight:600} .not_controlled{color:#1b5e20} .indeterminate{color:#6a4f00;font-weight:600}
 .dim{color:#777} nav a{margin-right:12px} details{margin:6px 0}
+table.strip td{text-align:center;font-size:11.5px;min-width:64px} td.s-controlled{background:#f6c9c4}
+td.s-not_controlled{background:#d7ecd9} td.s-indeterminate{background:#fff4ce} td.s-inside{background:#cfe3f7}
+td.s-outside{background:#eeeeee} td.s-none{color:#999} .above{color:#8c1d18;font-weight:600}
 """
 
 
@@ -70,7 +73,8 @@ def figures_for(data: ReportData) -> dict[str, bytes]:
     """Draw every figure the report shows (matplotlib, imported here only)."""
     from results.render import plots
 
-    figures = {"map": plots.tpp_pd_map(data.regions, data.map_points)}
+    figures = {"map": plots.tpp_pd_map(data.regions, data.map_points),
+               "dram-map": plots.tpp_dram_map(data.bands, data.band_points)}
     if data.precision:
         figures["precision"] = plots.precision_bars(data.precision)
     if data.bandwidth:
@@ -126,9 +130,49 @@ def _map_section(data: ReportData, figures: dict[str, bytes]) -> list[str]:
     if data.off_map:
         out.append(f'<p class="meta">Catalog parts not placed (no performance density): '
                    f"{e('; '.join(data.off_map))}.</p>")
+    out += _band_map(data, figures)
     out.append("</section>")
     return out
 
+
+
+def _band_map(data: ReportData, figures: dict[str, bytes]) -> list[str]:
+    out = ["<h3>TPP versus DRAM bandwidth: the 2026 licence-review band</h3>",
+           "<figure>" + _img(figures["dram-map"], "Map of TPP versus DRAM bandwidth with the 2026 "
+                             "case-by-case review band shaded, the subjects and catalog parts", "tpp-dram-map")]
+    source = data.bands_source or "no rule data"
+    out.append(f"<figcaption>Band from {e(source)}. Inside the band a licence for China/Macau is reviewed "
+               "case by case instead of under a presumption of denial; the part is still controlled. Peak "
+               "DRAM bandwidth is compared ('total DRAM bandwidth' is not defined in the text seen).</figcaption></figure>")
+    rows = [[p.label, f"{p.tpp:,.1f}", f"{p.dram_gbs:,.0f}", ", ".join(p.inside) or "outside"]
+            for p in data.band_points if p.kind != "catalog"]
+    out.append(_table(["subject point", "TPP", "DRAM GB/s", "2026 band"], rows, table_id="band-points",
+                      numeric=(1, 2)))
+    band_rows = [[b.label, interval_text(b.tpp_min, b.tpp_max), interval_text(b.dram_min_gbs, b.dram_max_gbs)]
+                 for b in data.bands]
+    out.append("<details><summary>Band bounds</summary>"
+               + _table(["band", "TPP", "DRAM GB/s"], band_rows) + "</details>")
+    return out
+
+
+def _history_strips(data: ReportData) -> list[str]:
+    if not data.histories:
+        return []
+    out = ["<h3>Status through time (tppbench history)</h3>",
+           '<p class="meta">Outcome on each date the rule data names; "-" = the regime was not in force. '
+           "Cells as in the verdict table (~ = a threshold within the near-limit percentage).</p>"]
+    for i, h in enumerate(data.histories):
+        out.append(f"<p><strong>{e(h.label)}</strong> ({e(h.basis or 'no basis')})</p>")
+        rows = []
+        for rid, cells, classes in zip(h.regimes, h.cells, h.classes):
+            rows.append([rid] + [Markup(f'<span class="s-{e(c)}">{e(t)}</span>') for t, c in zip(cells, classes)])
+        html_table = _table(["regime", *h.dates], rows, table_id=f"history-strip-{i}")
+        for cls in ("controlled", "not_controlled", "indeterminate", "inside", "outside", "none"):
+            html_table = html_table.replace(f'<td><span class="s-{cls}">', f'<td class="s-{cls}"><span>')
+        out.append(html_table.replace("<table ", '<table class="strip" ', 1))
+        if h.changes:
+            out.append('<ul class="meta">' + "".join(f"<li>{e(d)}: {e(t)}</li>" for d, t in h.changes) + "</ul>")
+    return out
 
 
 def _precision_section(data: ReportData, figures: dict[str, bytes]) -> list[str]:
@@ -138,12 +182,16 @@ def _precision_section(data: ReportData, figures: dict[str, bytes]) -> list[str]
     out.append("<figure>" + _img(figures["precision"], "Bars of measured matmul throughput per precision "
                                  "against the datasheet dense peak", "precision-bars") + "</figure>")
     rows = [[b.group, b.precision, human_rate(b.measured, b.unit), b.devices,
-             human_rate(b.peak, b.unit) if b.peak else "no datasheet figure", percent(b.percent_of_peak)]
+             human_rate(b.peak, b.unit) if b.peak else "no datasheet figure",
+             Markup(e(percent(b.percent_of_peak)) + (' <span class="above">above peak</span>' if b.above_peak else ""))]
             for b in data.precision]
     out.append(_table(["device", "precision", "measured (median)", "devices", "datasheet peak", "% of peak"],
                       rows, table_id="precision-table", numeric=(2, 3, 4, 5)))
     out.append('<p class="meta">Datasheet peak = dense rate from the thresholds catalog (the ratio it '
-               "reports for the measured TPP); measured = best shape per precision.</p></section>")
+               "reports for the measured TPP); measured = best shape per precision.</p>")
+    if any(b.above_peak for b in data.precision):
+        out.append(f'<p class="above">{e(data.above_peak_note)}</p>')
+    out.append("</section>")
     return out
 
 
@@ -192,6 +240,7 @@ def _verdict_section(data: ReportData, subjects: dict) -> list[str]:
         items = "".join(f"<li><strong>{e(k)}</strong>: {e(r)}</li>" for k, r in other.items())
         out.append(f"<details><summary>Regimes that do not apply to a single device ({len(other)})"
                    f"</summary><ul>{items}</ul></details>")
+    out += _history_strips(data)
     notes = [(s.label, n) for s in data.subjects for n in s.notes]
     matches = [(s.label, s.catalog_id, s.match) for s in data.subjects]
     out.append(_table(["device", "catalog part", "matched by"], matches, table_id="catalog-match"))

@@ -74,11 +74,21 @@ def report(data: Any) -> str:
         [p.label, f"{p.tpp:,.1f}", "-" if p.pd is None else f"{p.pd:.2f}",
          ", ".join(p.regions) or ("none" if p.pd is not None else "unknown (no die area)")]
         for p in data.map_points if p.kind != "catalog"]))
+    out += ["", "### TPP versus DRAM bandwidth (2026 licence-review band)", "",
+            f"Band from {esc(data.bands_source or 'no rule data')}: "
+            + "; ".join(f"{esc(b.label)} TPP {interval_text(b.tpp_min, b.tpp_max)}, DRAM "
+                        f"{interval_text(b.dram_min_gbs, b.dram_max_gbs)} GB/s" for b in data.bands), ""]
+    out.append(table(["point", "TPP", "DRAM GB/s", "2026 band"], [
+        [p.label, f"{p.tpp:,.1f}", f"{p.dram_gbs:,.0f}", ", ".join(p.inside) or "outside"]
+        for p in data.band_points if p.kind != "catalog"]))
     out += ["", "## 2. Measured versus datasheet peak", ""]
     out.append(table(["device", "precision", "measured", "devices", "datasheet peak", "% of peak"], [
         [b.group, b.precision, human_rate(b.measured, b.unit), b.devices,
-         human_rate(b.peak, b.unit) if b.peak else "-", percent(b.percent_of_peak)]
+         human_rate(b.peak, b.unit) if b.peak else "-",
+         percent(b.percent_of_peak) + (" ABOVE PEAK" if b.above_peak else "")]
         for b in data.precision]) if data.precision else "No successful matmul measurement.")
+    if any(b.above_peak for b in data.precision):
+        out += ["", esc(data.above_peak_note)]
     out += ["", "## 3. Bandwidth", ""]
     out.append(table(["device", "family", "variant", "rate", "devices", "bytes counted"], [
         [b.group, b.benchmark, b.variant, human_rate(b.rate, "byte/s"), b.devices, b.convention]
@@ -93,6 +103,10 @@ def report(data: Any) -> str:
              v.outcome + (" (NEAR LIMIT)" if v.near_limit else ""), v.paragraph or "-", v.nearest or "-",
              v.reason] for v in data.verdicts if v.applicable]
     out.append(table(["device", "regime", "basis", "outcome", "paragraph", "nearest threshold", "reason"], rows))
+    for h in data.histories:
+        out += ["", f"Status through time of {esc(h.label)} ({esc(h.basis or 'no basis')}; - = not in force):", ""]
+        out.append(table(["regime", *h.dates], [[rid, *cells] for rid, cells in zip(h.regimes, h.cells)]))
+        out += [""] + [f"- {esc(d)}: {esc(t)}" for d, t in h.changes]
     out += ["", "## 5. Telemetry and context", ""]
     throttled = [t for t in data.telemetry if "throttled" in t.flags]
     out.append(table(["file", "device", "case", "throttle reasons"], [

@@ -17,7 +17,7 @@ from results.render.units import scaled
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from results.report_model import BandwidthBar, MapPoint, PeerMatrix, PrecisionBar, Region
+    from results.report_model import Band, BandPoint, BandwidthBar, MapPoint, PeerMatrix, PrecisionBar, Region
 
 DPI = 100
 REGION_COLOURS = {"3A090.a": "#f6c9c4", "3A090.b": "#fde3bf"}
@@ -289,4 +289,75 @@ def peer_heatmap(matrix: "PeerMatrix") -> bytes:
     ax.set_ylabel("source", fontsize=8)
     ax.set_title(_label(f"peer-to-peer {matrix.variant} ({unit})", 60), fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- 1b. the 2026 map
+
+BAND_COLOUR = "#cfe3f7"
+
+
+@_plain_text
+def tpp_dram_map(bands: Sequence["Band"], points: Sequence["BandPoint"]) -> bytes:
+    """TPP against DRAM bandwidth with the 2026 rule's case-by-case band shaded (its bounds come
+    from the rule data), catalog parts for context and the subjects' points per basis."""
+    from matplotlib.patches import Patch, Rectangle
+
+    fig = _figure(9.0, 6.2)
+    ax = fig.add_subplot()
+    placed = [p for p in points if math.isfinite(p.tpp) and math.isfinite(p.dram_gbs)
+              and p.tpp > 0 and p.dram_gbs > 0]
+    marks_x = [b.dram_max_gbs for b in bands if math.isfinite(b.dram_max_gbs)]
+    marks_y = [b.tpp_max for b in bands if math.isfinite(b.tpp_max)]
+    xs = [p.dram_gbs for p in placed] + marks_x + [200.0, 10000.0]
+    ys = [p.tpp for p in placed] + marks_y + [300.0, 60000.0]
+    x_lo, x_hi = min(xs) / 1.5, max(xs) * 1.5
+    y_lo, y_hi = min(ys) / 1.8, max(ys) * 1.8
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+    for b in bands:
+        left, right = max(b.dram_min_gbs, x_lo), min(b.dram_max_gbs, x_hi)
+        bottom, top = max(b.tpp_min, y_lo), min(b.tpp_max, y_hi)
+        if right > left and top > bottom:
+            ax.add_patch(Rectangle((left, bottom), right - left, top - bottom, facecolor=BAND_COLOUR,
+                                   edgecolor="#1f5fbf", lw=0.8, ls="--", zorder=0))
+            ax.text(left * 1.08, top / 1.12, _label(b.label, 60), fontsize=7, color="#0b3d7a", zorder=3, va="top")
+    _log_axis(ax.xaxis, x_lo, x_hi, marks_x)
+    _log_axis(ax.yaxis, y_lo, y_hi, marks_y)
+    labeller = _Labeller(fig, ax)
+    for text in ax.texts:
+        labeller.block(text)
+    seen_kinds: set[str] = set()
+    for p in placed:
+        if p.kind == "catalog":
+            continue
+        style = dict(BASIS_STYLE.get(p.kind, BASIS_STYLE["measured"]))
+        if p.kind in seen_kinds:
+            style.pop("label", None)
+        seen_kinds.add(p.kind)
+        ax.scatter([p.dram_gbs], [p.tpp], zorder=8, **style)
+        labeller.place(_label(p.label, 44), (p.dram_gbs, p.tpp), fontsize=7, color="#0b2a5b", zorder=9)
+    catalog = [p for p in placed if p.kind == "catalog"]
+    by_spot: dict[tuple[float, float], list["BandPoint"]] = {}
+    for p in catalog:
+        by_spot.setdefault((round(p.tpp, 1), round(p.dram_gbs, 1)), []).append(p)
+    for (tpp, dram), same in sorted(by_spot.items(), key=lambda item: -item[0][0]):
+        first = same[0]
+        if first.dram_range:
+            ax.plot(first.dram_range, [tpp, tpp], color="#777777", lw=1, zorder=4)
+        ax.scatter([dram], [tpp], s=22, color="#555555", zorder=5)
+        name = _label(first.label, 30) + (f" +{len(same) - 1}" if len(same) > 1 else "")
+        labeller.place(name, (dram, tpp), fontsize=6.5, color="#333333", zorder=6)
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(facecolor=BAND_COLOUR, edgecolor="#1f5fbf", ls="--",
+                         label="2026 case-by-case review band (China/Macau)"))
+    if catalog:
+        handles.append(ax.scatter([], [], s=22, color="#555555", label="catalog part (datasheet)"))
+    ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.9)
+    ax.set_xlabel("peak DRAM bandwidth (GB/s)")
+    ax.set_ylabel("total processing performance (TPP)")
+    ax.set_title("TPP versus DRAM bandwidth, the Jan 2026 rule's licence-review band", fontsize=10)
+    ax.grid(True, which="major", color="#dddddd", lw=0.5, zorder=0.5)
     return _png(fig)
