@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
 from bench.backend import Backend
+from results.keys import case_key
 from results.schema import Measurement
 
 
@@ -21,11 +22,7 @@ class Case:
 
     @property
     def key(self) -> str:
-        parts = [self.benchmark, self.precision or self.variant]
-        if self.precision and self.variant not in ("reference", "sweep"):
-            parts.append(self.variant)
-        body = ",".join(f"{k}={v}" for k, v in self.params.items())
-        return "/".join(parts) + (f"/{body}" if body else "")
+        return case_key(self.benchmark, self.variant, self.params, self.precision)
 
 
 class Benchmark(Protocol):

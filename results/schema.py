@@ -158,6 +158,8 @@ class RunInfo:
     world_size: int = 1
     hosts: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)  # NCCL_*, CUDA_VISIBLE_DEVICES, ...
+    source: str | None = None  # None: measured by `tppbench run`; "imported": `tppbench import`
+    imported_from: Mapping[str, Any] = field(default_factory=dict)  # tool, version, file, sha256
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ _INT_FIELDS = {
 }
 _BOOL_FIELDS = {"complete", "available", "l2_flushed"}
 _STR_FIELDS = {
+    "source",
     "key", "benchmark", "variant", "status", "unit", "convention", "host", "name", "backend",
     "mode", "started_utc", "finished_utc", "harness_version", "clock", "precision", "reason",
     "incomplete_reason", "label", "git_commit", "cpu_model", "os", "python", "torch", "cuda",
@@ -301,7 +304,7 @@ def _check_scalar(name: str, value: Any, path: str) -> Any:
         ):
             raise SchemaError(f"{path} must be a list of numbers")
         return [float(t) for t in value]
-    if name in ("params", "extra", "unavailable", "env") and not isinstance(value, dict):
+    if name in ("params", "extra", "unavailable", "env", "imported_from") and not isinstance(value, dict):
         raise SchemaError(f"{path} must be an object, got {type(value).__name__}")
     if name in ("flags", "argv", "suites", "hosts", "throttle_reasons", "nvlink") and not isinstance(
         value, list

@@ -39,6 +39,7 @@ from bench.backend import Backend
 from bench.measurement import measured, not_run
 from bench.registry import Case, register
 from bench.timing import plan_samples
+from results.collective_conventions import FORMULAS, IN_PLACE, busbw_factor, convention  # noqa: F401 (re-exported)
 from results.schema import Measurement, Timing
 
 METHOD_VERSION = 1
@@ -56,41 +57,8 @@ DEFAULT_SWEEP = {
     "cuda": {"smoke": (1 * MIB, 64 * MIB, 8.0), "quick": (64 * MIB, 4 * GIB, 4.0), "full": (1 * MIB, 8 * GIB, 2.0)},
 }
 
-# nccl-tests (doc/PERFORMANCE.md): busbw = algbw x factor(n); S as defined per operation.
-FORMULAS = {
-    "all_reduce": "2(n-1)/n",
-    "all_gather": "(n-1)/n",
-    "reduce_scatter": "(n-1)/n",
-    "all_to_all": "(n-1)/n",
-    "broadcast": "1",
-}
-SIZE_MEANING = {
-    "all_reduce": "S = bytes of the buffer each rank reduces (count x 4 B)",
-    "all_gather": "S = bytes of the gathered output (n x each rank's input)",
-    "reduce_scatter": "S = bytes of each rank's input (n x each rank's output)",
-    "all_to_all": "S = bytes each rank sends (and receives), n chunks of S/n",
-    "broadcast": "S = bytes broadcast from rank 0",
-}
-IN_PLACE = {"all_reduce": True, "broadcast": True, "all_gather": False, "reduce_scatter": False,
-            "all_to_all": False}
 FOOTPRINT = {"all_reduce": 1.0, "broadcast": 1.0, "all_gather": 1.5, "reduce_scatter": 1.5, "all_to_all": 2.0}
 _UNSUPPORTED = ("not supported", "unsupported", "not implemented", "does not support")
-
-
-def busbw_factor(op: str, world_size: int) -> float:
-    n = world_size
-    if op == "all_reduce":
-        return 2.0 * (n - 1) / n
-    if op in ("all_gather", "reduce_scatter", "all_to_all"):
-        return (n - 1) / n
-    if op == "broadcast":
-        return 1.0
-    raise ValueError(f"unknown collective {op!r}")
-
-
-def convention(op: str) -> str:
-    return (f"algbw = S/t, {SIZE_MEANING[op]}; busbw = algbw x {FORMULAS[op]} (nccl-tests); "
-            "t = the slowest rank's time per iteration")
 
 
 def sweep_sizes(min_bytes: int, max_bytes: int, factor: float, world_size: int) -> list[int]:
