@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "bench.commands.show",
     "thresholds.commands",
     "results.commands",
+    "results.index.command",
 )
 
 

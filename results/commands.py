@@ -56,7 +56,8 @@ def _register_compare(subparsers: Any) -> None:
         "ref:auto (the committed reference for the CURRENT device model) or ref:NAME.",
     )
     p.add_argument("base", metavar="BASE", help="result file, ref:auto or ref:NAME")
-    p.add_argument("current", metavar="CURRENT", nargs="+", help="result files, folders or globs")
+    p.add_argument("current", metavar="CURRENT", nargs="*",
+                   help="result files, folders or globs (or --index DIR with a selection)")
     p.add_argument("--factor", type=_factor, default=1.05,
                    help="ratio of medians that counts as a change (default 1.05 = 5%%)")
     p.add_argument("--alpha", type=_probability, default=0.05,
@@ -69,6 +70,7 @@ def _register_compare(subparsers: Any) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the comparison as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print Markdown (for pull requests)")
+    _add_index_arguments(p)
     p.set_defaults(handler=run_compare)
 
 
@@ -77,11 +79,9 @@ def run_compare(args: argparse.Namespace) -> int:
     from results.compare import Named, compare
     from results.render import markdown, text
 
-    currents = [Named(str(p), store.load(p)) for p in store.discover(args.current)]
-    if not currents:
-        from results.errors import TppbenchError
+    from results.sources import input_paths
 
-        raise TppbenchError(f"no result files (*.json) in {' '.join(args.current)}: nothing to compare")
+    currents = [Named(p, store.load(p)) for p in input_paths(args, args.current, "compare")]
     base = baseline.resolve(args.base, currents, baseline.reference_dir(args.reference_dir))
     comparison = compare(base, currents, factor=args.factor, alpha=args.alpha)
     if args.json:
@@ -97,14 +97,19 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def _register_fleet(subparsers: Any) -> None:
+    from results.index.command import add_build_arguments
+    from results.sources import add_index_arguments
+
     p = subparsers.add_parser(
         "fleet",
         help="statistics and outliers over many result files (hosts, GPUs, runs)",
         description="Load every result file under PATH (files, folders, globs) into one table, one "
         "row per measurement; print per-metric statistics per device model, outlier GPUs and "
-        "hosts, and the slowest GPU of each host. Files are only read, never modified.",
+        "hosts, and the slowest GPU of each host. Files are only read, never modified. With "
+        "--index DIR the PATHs are indexed first (only new or changed files are parsed) and the "
+        "tables are SQL over the index; without PATHs the index is queried as it is.",
     )
-    p.add_argument("paths", metavar="PATH", nargs="+", help="result files, folders or globs")
+    p.add_argument("paths", metavar="PATH", nargs="*", help="result files, folders or globs")
     p.add_argument("--outliers", choices=("robust-z", "pct-below"), default="robust-z",
                    help="outlier rule: robust z-score (default) or percent below the fleet median")
     p.add_argument("--threshold", type=_positive, default=None,
@@ -116,6 +121,8 @@ def _register_fleet(subparsers: Any) -> None:
     p.add_argument("--strict", action="store_true", help="a bad result file is fatal (default: skip it)")
     p.add_argument("--top", type=_count, default=20, metavar="N",
                    help="rows shown per outlier / slowest-GPU table (default 20)")
+    add_index_arguments(p, builds=True)
+    add_build_arguments(p)
     p.set_defaults(handler=run_fleet)
 
 
@@ -125,9 +132,9 @@ def run_fleet(args: argparse.Namespace) -> int:
 
         raise UsageError("--parquet needs pyarrow: pip install 'tppbench[parquet]' (or use --csv)")
     from results.errors import TppbenchError
-    from results.fleet import DEFAULT_THRESHOLD, OutlierRule, analyze
-    from results.frame import load_frame
+    from results.fleet import DEFAULT_THRESHOLD, OutlierRule
     from results.render import text
+    from results.sources import selection_of, source_of
 
     for target in (args.csv, args.parquet):  # a bad output path fails before minutes of loading
         if target:
@@ -136,23 +143,33 @@ def run_fleet(args: argparse.Namespace) -> int:
     def report(problem: Any) -> None:
         print(f"tppbench: skipped {problem}", file=sys.stderr)
 
-    loaded = load_frame(args.paths, strict=args.strict, on_problem=report)
-    if loaded.files_read == 0:
-        raise TppbenchError(f"no readable result files in {' '.join(args.paths)}")
-    inputs = set(loaded.frame["source"].unique())
-    for target in (args.csv, args.parquet):
-        if target:
-            check_output(target, inputs)
-    threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD[args.outliers]
-    analysis = analyze(loaded.frame, OutlierRule(args.outliers, threshold))
-    sys.stdout.write(text.fleet(analysis, loaded.files_read, len(loaded.problems), top=args.top))
-    if args.csv:
-        path = write_atomically(args.csv, lambda h: analysis.rows.to_csv(h, index=False))
-        print(f"wrote {path}")
-    if args.parquet:
-        path = write_atomically(args.parquet, lambda h: analysis.rows.to_parquet(h, index=False))
-        print(f"wrote {path}")
+    selection_of(args)  # a selection without --index is refused before any loading
+    if args.index and args.paths:
+        from results.index.command import update_index
+
+        print(f"index {args.index}: {update_index(args).describe()}")
+    source = source_of(args, args.paths, strict=args.strict, on_problem=report)
+    try:
+        threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD[args.outliers]
+        tables = source.fleet(OutlierRule(args.outliers, threshold))
+        if tables.files_read == 0:
+            raise TppbenchError(f"no readable result files in {source.describe()}")
+        for target in (args.csv, args.parquet):
+            if target:
+                source.check_output(target)
+        sys.stdout.write(text.fleet(tables.analysis, tables.files_read, tables.skipped, top=args.top))
+        for target, file_format in ((args.csv, "csv"), (args.parquet, "parquet")):
+            if target:
+                print(f"wrote {source.export(target, file_format)}")
+    finally:
+        source.close()
     return 0
+
+
+def _add_index_arguments(parser: Any) -> None:
+    from results.sources import add_index_arguments
+
+    add_index_arguments(parser)
 
 
 def _has_module(name: str) -> bool:
@@ -176,7 +193,8 @@ def _register_report(subparsers: Any) -> None:
         "datasheet peak, bandwidth, verdicts per regime and telemetry/context. --markdown prints a "
         "text variant instead.",
     )
-    p.add_argument("files", metavar="FILE", nargs="+", help="result files, folders or globs")
+    p.add_argument("files", metavar="FILE", nargs="*",
+                   help="result files, folders or globs (or --index DIR with a selection)")
     p.add_argument("-o", "--output", metavar="OUT", help="where to write the report (required for HTML)")
     p.add_argument("--markdown", action="store_true",
                    help="Markdown instead of HTML (to stdout, or to -o OUT)")
@@ -186,6 +204,7 @@ def _register_report(subparsers: Any) -> None:
     p.add_argument("--near-pct", type=_positive, default=10.0,
                    help="a verdict within this percent of a threshold is 'near limit' (default 10)")
     p.add_argument("--title", help="report title (default 'tppbench report')")
+    _add_index_arguments(p)
     p.set_defaults(handler=run_report)
 
 
@@ -194,12 +213,10 @@ def run_report(args: argparse.Namespace) -> int:
 
     if not args.markdown and not args.output:
         raise UsageError("report: -o OUT is required for the HTML report (or use --markdown)")
-    from results import report, store
-    from results.errors import TppbenchError
+    from results import report
+    from results.sources import input_paths
 
-    paths = [str(p) for p in store.discover(args.files)]
-    if not paths:
-        raise TppbenchError(f"no result files (*.json) in {' '.join(args.files)}: nothing to report")
+    paths = input_paths(args, args.files, "report")
     if args.output:
         check_output(args.output, paths)
     data = report.build(paths, rules=args.rules, as_of=args.as_of, near_pct=args.near_pct,

@@ -26,8 +26,8 @@ METHODS = ("robust-z", "pct-below")
 DEFAULT_THRESHOLD = {"robust-z": 3.5, "pct-below": 10.0}
 MIN_GROUP = {"robust-z": 3, "pct-below": 2}
 GROUP = ["key", "device_name", "rate_unit"]
-_MAD_TO_SIGMA = 0.6745
-_MEANAD_TO_SIGMA = 1.253314
+MAD_TO_SIGMA = 0.6745
+MEANAD_TO_SIGMA = 1.253314
 MIN_RELATIVE_SPREAD = 0.01  # robust-z spread floor, as a fraction of the group median
 
 
@@ -56,6 +56,18 @@ class FleetAnalysis:
     gpus: "pd.DataFrame"  # per key + model + GPU: value and outlier test
     hosts: "pd.DataFrame"  # per key + model + host: value and outlier test
     slowest: "pd.DataFrame"  # per host: its slowest GPU
+
+    @property
+    def measurement_count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def gpu_count(self) -> int:
+        return int(self.rows["gpu"].nunique())
+
+    @property
+    def host_count(self) -> int:
+        return int(self.rows["host"].nunique())
 
     @property
     def gpu_outliers(self) -> "pd.DataFrame":
@@ -118,7 +130,7 @@ def _flag(table: "pd.DataFrame", rule: OutlierRule) -> "pd.DataFrame":
     mad = deviation.abs().groupby(keys, sort=False).transform("median")
     mean_ad = deviation.abs().groupby(keys, sort=False).transform("mean")
     size = grouped.transform("size")
-    scale = np.where(mad > 0, mad / _MAD_TO_SIGMA, mean_ad * _MEANAD_TO_SIGMA)
+    scale = np.where(mad > 0, mad / MAD_TO_SIGMA, mean_ad * MEANAD_TO_SIGMA)
     scale = np.maximum(scale, median.abs() * MIN_RELATIVE_SPREAD)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(scale > 0, deviation / scale, 0.0)

@@ -85,10 +85,9 @@ def _indent(text: str) -> str:
 
 def fleet(analysis: Any, files_read: int, skipped: int, top: int = 20) -> str:
     """The fleet tables: per metric and model, outlier GPUs and hosts, slowest GPU per host."""
-    rows_frame = analysis.rows
     out = [
-        f"fleet: {files_read} files, {len(rows_frame)} measurements, "
-        f"{rows_frame['gpu'].nunique()} GPUs on {rows_frame['host'].nunique()} hosts"
+        f"fleet: {files_read} files, {analysis.measurement_count} measurements, "
+        f"{analysis.gpu_count} GPUs on {analysis.host_count} hosts"
         + (f"; {skipped} bad files skipped" if skipped else ""),
         "",
         "per metric and device model (GPU rates are medians over their runs):",

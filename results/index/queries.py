@@ -1,0 +1,297 @@
+"""The SQL over an index, in one place: the fleet statistics, outliers and slowest GPU per host
+(the same definitions as `results.fleet`, which computes them over raw files with pandas), the
+CSV/Parquet exports, and the selection of result files for `compare` and `report`.
+
+DuckDB runs embedded, streaming over the Parquet parts the manifest lists (pruned by month for a
+date range), with a memory limit and a spill folder in the system temp folder, so memory stays
+flat in the number of files. Only small results come back to Python: per-model statistics,
+flagged GPUs and hosts, and one row per host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from results import fleet
+from results.errors import TppbenchError
+from results.frame import COLUMNS
+from results.index import layout, tables
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+MEMORY_LIMIT = "640MB"
+GROUP = ", ".join(fleet.GROUP)
+FIRST = "(source, row_in_file)"  # file order: what pandas' "first" means over raw files
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which measurements and files: one host, device models whose name contains `model`
+    (case-insensitive), runs started on or after `since` and on or before `until` (UTC dates)."""
+
+    host: str | None = None
+    model: str | None = None
+    since: datetime.date | None = None
+    until: datetime.date | None = None
+
+    def is_everything(self) -> bool:
+        return self == Selection()
+
+    def describe(self) -> str:
+        parts = [f"host {self.host}" if self.host else "", f"model ~ {self.model}" if self.model else "",
+                 f"from {self.since}" if self.since else "", f"to {self.until}" if self.until else ""]
+        return ", ".join(p for p in parts if p) or "everything"
+
+    def where(self, model_column: str) -> str:
+        """SQL condition over a table with host, run_time and `model_column`."""
+        terms = ["TRUE"]
+        if self.host is not None:
+            terms.append(f"host = {literal(self.host)}")
+        if self.model is not None:
+            terms.append(model_column.format(needle=literal(self.model.lower())))
+        if self.since is not None:
+            terms.append(f"run_time >= TIMESTAMPTZ {literal(self.since.isoformat() + ' 00:00:00+00')}")
+        if self.until is not None:
+            end = self.until + datetime.timedelta(days=1)
+            terms.append(f"run_time < TIMESTAMPTZ {literal(end.isoformat() + ' 00:00:00+00')}")
+        return " AND ".join(terms)
+
+    def keeps_month(self, month: str) -> bool:
+        if month == tables.UNKNOWN:
+            return self.since is None and self.until is None
+        return ((self.since is None or month >= self.since.strftime("%Y-%m"))
+                and (self.until is None or month <= self.until.strftime("%Y-%m")))
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class IndexFleetAnalysis:
+    """The fleet tables of `results.fleet.FleetAnalysis`, computed by SQL over an index."""
+
+    rule: fleet.OutlierRule
+    summary: "pd.DataFrame"
+    gpu_outliers: "pd.DataFrame"
+    host_outliers: "pd.DataFrame"
+    slowest: "pd.DataFrame"
+    measurement_count: int
+    gpu_count: int
+    host_count: int
+    files_read: int
+    skipped: int
+
+
+class IndexReader:
+    """A read-only view of one index through DuckDB: views `m` (measurements) and `f` (files),
+    both limited to `selection`."""
+
+    def __init__(self, folder: str | os.PathLike[str], selection: Selection = Selection()) -> None:
+        import duckdb
+
+        self.folder = Path(folder)
+        self.selection = selection
+        self.manifest = layout.open_existing(self.folder)
+        self._spill = tempfile.mkdtemp(prefix="tppbench-index-")
+        self.con = duckdb.connect(config={
+            "threads": max(1, min(os.cpu_count() or 1, 4)), "memory_limit": MEMORY_LIMIT,
+            "temp_directory": self._spill, "preserve_insertion_order": False,
+        })
+        parts = [str(self.folder / p.path) for p in self.manifest.parts.values()
+                 if selection.keeps_month(p.path.split("month=", 1)[1].split("/", 1)[0])]
+        if parts:
+            self.con.execute(f"CREATE VIEW m_all AS SELECT * FROM read_parquet([{', '.join(map(literal, parts))}])")
+        else:
+            self.con.register("m_all", tables.MEASUREMENTS.empty_table())
+        files = str(self.folder / self.manifest.files_table) if self.manifest.files_table else None
+        if files:
+            self.con.execute(f"CREATE VIEW f_all AS SELECT * FROM read_parquet({literal(files)})")
+        else:
+            self.con.register("f_all", tables.FILES.empty_table())
+        self.con.execute("CREATE VIEW m AS SELECT * FROM m_all WHERE "
+                         + selection.where("contains(lower(device_name), {needle})"))
+        self.con.execute("CREATE VIEW f AS SELECT * FROM f_all WHERE status = 'indexed' AND "
+                         + selection.where("list_bool_or([contains(lower(n), {needle}) for n in device_names])"))
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
+
+    def __enter__(self) -> "IndexReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ queries
+
+    def df(self, sql: str) -> "pd.DataFrame":
+        with _index_errors(self.folder):
+            return self.con.execute(sql).df()
+
+    def scalar(self, sql: str) -> object:
+        with _index_errors(self.folder):
+            return self.con.execute(sql).fetchone()[0]
+
+    def result_paths(self) -> list[str]:
+        """Indexed result files matching the selection, in path order."""
+        with _index_errors(self.folder):
+            return [r[0] for r in self.con.execute("SELECT path FROM f ORDER BY path").fetchall()]
+
+    def skipped(self) -> int:
+        return int(self.scalar("SELECT count(*) FROM f_all WHERE status = 'skipped'"))
+
+    def fleet(self, rule: fleet.OutlierRule) -> IndexFleetAnalysis:
+        self._fleet_tables(rule)
+        summary = self.df(SUMMARY_SQL)
+        counts = self.con.execute(
+            "SELECT count(*), count(DISTINCT gpu), count(DISTINCT host) FROM m").fetchone()
+        return IndexFleetAnalysis(
+            rule, summary, self.df(_per_unit_sql("gpus_flagged", ["host", "gpu", "device_index", "device_name"])),
+            self.df(_per_unit_sql("hosts_flagged", ["host", "device_name"])), self.df(SLOWEST_SQL),
+            int(counts[0]), int(counts[1]), int(counts[2]),
+            int(self.scalar("SELECT count(*) FROM f")), self.skipped(),
+        )
+
+    def export(self, rule: fleet.OutlierRule, target: Path, file_format: str) -> Path:
+        """Write the per-measurement table with its outlier columns (the `fleet --csv/--parquet`
+        table) atomically to `target`, streaming from DuckDB."""
+        self._fleet_tables(rule)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        options = "FORMAT csv, HEADER true" if file_format == "csv" else "FORMAT parquet, COMPRESSION zstd"
+        try:
+            with _index_errors(self.folder):
+                self.con.execute(f"COPY ({EXPORT_SQL}) TO {literal(str(tmp))} ({options})")
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise TppbenchError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def _fleet_tables(self, rule: fleet.OutlierRule) -> None:
+        with _index_errors(self.folder):
+            self.con.execute("DROP TABLE IF EXISTS gpus_flagged; DROP TABLE IF EXISTS hosts_flagged")
+            self.con.execute(f"CREATE TEMP TABLE gpus_flagged AS {_flag_sql(GPUS_SQL, rule)}")
+            self.con.execute(f"CREATE TEMP TABLE hosts_flagged AS {_flag_sql(HOSTS_SQL, rule)}")
+
+
+@contextlib.contextmanager
+def _index_errors(folder: Path) -> Iterator[None]:
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise TppbenchError(f"{folder}: cannot read the index ({first}); it is left as it is: "
+                            "move it away or build a new one in another folder") from None
+
+
+# ---------------------------------------------------------------------- the fleet SQL
+
+OK_ROWS = "(SELECT * FROM m WHERE status = 'ok' AND rate IS NOT NULL AND NOT isnan(rate) AND device_name IS NOT NULL)"
+
+SUMMARY_SQL = f"""
+WITH ok AS {OK_ROWS},
+med AS (SELECT {GROUP}, median(rate) AS median FROM ok GROUP BY {GROUP})
+SELECT {GROUP}, count(*) AS count, count(DISTINCT gpu) AS gpus, count(DISTINCT host) AS hosts,
+       any_value(med.median) AS median, median(abs(rate - med.median)) AS mad,
+       min(rate) AS min, max(rate) AS max
+FROM ok JOIN med USING ({GROUP})
+GROUP BY {GROUP}
+ORDER BY min(row_in_file), key, device_name
+"""
+
+# a GPU's value for a case: the median over its runs
+GPUS_SQL = f"""
+SELECT {GROUP}, gpu, arg_min(host, {FIRST}) AS host,
+       arg_min(device_index, {FIRST}) FILTER (WHERE device_index IS NOT NULL) AS device_index,
+       count(*) AS runs, median(rate) AS value
+FROM {OK_ROWS} AS ok
+GROUP BY {GROUP}, gpu
+"""
+
+# a host's value for a case: the median over its GPUs
+HOSTS_SQL = f"SELECT {GROUP}, host, count(*) AS gpus, median(value) AS value FROM gpus_flagged GROUP BY {GROUP}, host"
+
+
+def _flag_sql(values_sql: str, rule: fleet.OutlierRule) -> str:
+    """fleet_median, mad, robust_z, pct_below_median, outlier, direction for a value table:
+    `results.fleet._flag` in SQL."""
+    if rule.method == "robust-z":
+        outlier = f"abs(coalesce(robust_z, 0.0)) >= {float(rule.threshold)!r}"
+    else:
+        outlier = (f"coalesce(pct_below_median >= {float(rule.threshold)!r}, FALSE) "
+                   f"AND size >= {fleet.MIN_GROUP['pct-below']}")
+    return f"""
+WITH v AS ({values_sql}),
+med AS (SELECT {GROUP}, median(value) AS fleet_median, count(*) AS size FROM v GROUP BY {GROUP}),
+dev AS (SELECT v.*, med.fleet_median, med.size, v.value - med.fleet_median AS deviation
+        FROM v JOIN med USING ({GROUP})),
+spread AS (SELECT {GROUP}, median(abs(deviation)) AS mad, avg(abs(deviation)) AS mean_ad
+           FROM dev GROUP BY {GROUP}),
+scored AS (
+  SELECT dev.*, spread.mad,
+         CASE WHEN size >= {fleet.MIN_GROUP['robust-z']} THEN (
+           CASE WHEN scale > 0 THEN deviation / scale ELSE 0.0 END) END AS robust_z,
+         (fleet_median - value) / fleet_median * 100.0 AS pct_below_median
+  FROM dev JOIN spread USING ({GROUP}),
+  LATERAL (SELECT greatest(
+      CASE WHEN spread.mad > 0 THEN spread.mad / {fleet.MAD_TO_SIGMA!r} ELSE spread.mean_ad * {fleet.MEANAD_TO_SIGMA!r} END,
+      abs(dev.fleet_median) * {fleet.MIN_RELATIVE_SPREAD!r}) AS scale)
+)
+SELECT * EXCLUDE (size, deviation), {outlier} AS outlier,
+       CASE WHEN deviation < 0 THEN 'slow' WHEN deviation > 0 THEN 'fast' ELSE '' END AS direction
+FROM scored
+"""
+
+
+def _per_unit_sql(table: str, unit: list[str]) -> str:
+    """One row per flagged GPU or host: its worst case, cases flagged and cases measured
+    (`results.fleet._per_unit`)."""
+    cols = ", ".join(unit)
+    same = " AND ".join(f"w.{c} IS NOT DISTINCT FROM c.{c}" for c in unit)
+    return f"""
+WITH c AS (SELECT {cols}, count(*) AS cases FROM {table} GROUP BY {cols}),
+w AS (SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY pct_below_median DESC, key) AS pick,
+             count(*) OVER (PARTITION BY {cols}) AS flagged_cases
+      FROM {table} WHERE outlier)
+SELECT w.* EXCLUDE (pick), c.cases FROM w JOIN c ON {same}
+WHERE pick = 1
+ORDER BY pct_below_median DESC, host
+"""
+
+
+SLOWEST_SQL = f"""
+WITH per_gpu AS (
+  SELECT host, gpu, min(device_index) AS device_index, min(device_name) AS device_name,
+         median(value / fleet_median) AS relative_speed,
+         arg_min(key, value / fleet_median) AS worst_key, min(value / fleet_median) AS worst_ratio
+  FROM gpus_flagged GROUP BY host, gpu),
+ranked AS (
+  SELECT *, count(*) OVER (PARTITION BY host) AS gpus_on_host,
+         row_number() OVER (PARTITION BY host ORDER BY relative_speed, gpu) AS pick
+  FROM per_gpu)
+SELECT {", ".join(fleet.SLOWEST_COLUMNS)} FROM ranked WHERE pick = 1
+ORDER BY relative_speed, host
+"""
+
+EXPORT_SQL = f"""
+SELECT {", ".join("m." + c for c in COLUMNS)}, g.fleet_median, g.robust_z, g.pct_below_median,
+       coalesce(g.outlier, FALSE) AS outlier, m.rate / g.fleet_median AS ratio_to_median
+FROM m LEFT JOIN gpus_flagged AS g
+  ON m.key = g.key AND m.device_name = g.device_name AND m.rate_unit = g.rate_unit AND m.gpu = g.gpu
+ORDER BY m.source, m.row_in_file
+"""
+
