@@ -14,7 +14,8 @@ Families have a scope (`Benchmark.scope`, default "device"):
   ranks planned the same cases; rank 0 keeps the records.
 Then every rank sends its records and DeviceInfo to rank 0 (`Session.gather`), and families with
 a `derive(measurements, run_host)` (p2p's aggregate I/O) add records computed from the others.
-A RunAborted (a rank died or hung, or SIGTERM) ends the loop like Ctrl-C: incomplete, with the reason.
+A RunAborted (a rank died or hung, or SIGTERM in a rank) and a StopRequested (SIGTERM or SIGHUP in a
+single-process run) end the loop like Ctrl-C: incomplete, with the reason.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bench.backend import Backend, make_backend
 from bench.measurement import not_run
 from bench.probe import probe_cpu_device, probe_cuda_device, probe_host
 from bench.registry import Benchmark, Case, families, select
+from bench.stop_signals import StopRequested
 from bench.telemetry import TelemetrySampler, throttle_flags
 from results.errors import UsageError
 from results.schema import DeviceInfo, Measurement, RunInfo, RunResult
@@ -196,6 +198,8 @@ def execute(
         _execute_phases(options, planned, session, measurements, on_start, on_done)
     except KeyboardInterrupt:
         reason = f"interrupted (Ctrl-C) after {len(measurements)} of {total} cases"
+    except StopRequested as exc:  # SIGTERM / SIGHUP in a single-process run (bench.stop_signals)
+        reason = f"{exc} after {len(measurements)} of {total} cases"
     except distributed.RunAborted as exc:
         reason = f"{exc} (after {len(measurements)} of {total} cases on rank {_rank(session)})"
     records: list[Measurement] = list(measurements)

@@ -279,3 +279,23 @@ def test_nccl_world_of_one_through_torchrun_on_a_gpu(tmp_path):
         assert peer and all(m.status == "skipped" and "at least 2 GPUs" in m.reason for m in peer)
     else:
         assert all(m.status == "ok" for m in peer), [(m.key, m.reason) for m in peer if m.status != "ok"]
+
+
+def test_one_visible_gpu_per_rank_is_that_ranks_gpu():
+    """Slurm --gpus-per-task=1 (a per-rank CUDA_VISIBLE_DEVICES naming one device): every local
+    rank uses its one visible GPU instead of failing with 'local rank N has no GPU'."""
+    from bench.distributed import rank_gpu
+
+    assert rank_gpu([0, 1, 2, 3], 2, {}) == 2
+    assert rank_gpu([0], 3, {"CUDA_VISIBLE_DEVICES": "5"}) == 0
+    assert rank_gpu([0], 3, {}) is None  # one GPU shared by four ranks: refused as before
+    assert rank_gpu([0, 1], 3, {"CUDA_VISIBLE_DEVICES": "0,1"}) is None
+
+
+def test_nccl_is_bound_to_the_ranks_gpu_at_init():
+    import torch
+
+    from bench.distributed import Session
+
+    assert Session(None, "cuda", 30.0, device_index=3).pg_device() == torch.device("cuda", 3)
+    assert Session(None, "cpu", 30.0).pg_device() is None  # gloo takes no device_id

@@ -154,3 +154,22 @@ def test_sweep_shapes_halved_to_fit_memory_never_repeat_a_key():
     keys = [c.key for c in MatmulBenchmark().cases(SmallGpuSizes(), "full")]
     assert len(keys) == len(set(keys))  # fp64 12288^3 halves to 6144^3, already in the sweep
     assert "matmul/fp64/m=6144,n=6144,k=6144" in keys
+
+
+def test_every_kernel_has_an_operand_layout_and_the_operands_follow_it(cpu):
+    """One table says how A and B are stored per precision; fp8 and int8 need B column-major
+    ("TN": cuBLASLt's int8 and fp8 kernels; pytorch/pytorch#169956)."""
+    assert set(matmul_mod.OPERAND_LAYOUT) == set(matmul_mod.KERNELS)
+    assert matmul_mod.OPERAND_LAYOUT["int8"] == matmul_mod.OPERAND_LAYOUT["fp8"] == ("row", "col")
+    for precision, (layout_a, layout_b) in matmul_mod.OPERAND_LAYOUT.items():
+        ops = matmul_mod.make_operands(precision, 96, 64, 80, cpu.device, seed=3)
+        assert ops.a.shape == (96, 80) and ops.b.shape == (80, 64)
+        assert (matmul_mod.layout_of(ops.a), matmul_mod.layout_of(ops.b)) == (layout_a, layout_b), precision
+        matmul_mod.KERNELS[precision](ops)
+        assert matmul_mod.check(precision, ops) is None, precision
+
+
+def test_full_sweep_has_the_best_h100_int8_shape():
+    from bench.backend import _CUDA_SWEEP
+
+    assert (8192, 8192, 16384) in _CUDA_SWEEP

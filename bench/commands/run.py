@@ -90,7 +90,7 @@ def handle(args: argparse.Namespace) -> int:
     from bench.backend import resolve_device
     from bench.registry import families
     from bench.runner import RunOptions, scope_of
-    from results.summary import make_console, print_summary
+    from results.summary import make_console
 
     launch = distributed.detect()
     lead = launch is None or launch.rank == 0  # only rank 0 talks and writes
@@ -117,6 +117,25 @@ def handle(args: argparse.Namespace) -> int:
     options = RunOptions(backend_kind=kind, mode=args.mode, suites=args.suites, gpus=args.gpus,
                          only=args.only, label=args.label, argv=tuple(sys.argv), timeout_s=args.timeout,
                          min_bytes=args.min_bytes, max_bytes=args.max_bytes, step_factor=args.step_factor)
+    if launch is not None:  # a rank: SIGTERM is the session's (bench.distributed)
+        return _measure_and_write(args, options, launch, lead, console, grouped, None)
+    from bench.stop_signals import StopRequested, StopSignals, exit_code_for
+
+    with StopSignals() as stops:  # SIGTERM / SIGHUP end this process's run like Ctrl-C
+        try:
+            return _measure_and_write(args, options, launch, lead, console, grouped, stops)
+        except StopRequested as exc:  # before the first case started: nothing was measured
+            print(f"tppbench: error: {exc} before any case was measured; nothing written", file=sys.stderr)
+            return exit_code_for(exc.signum)
+
+
+def _measure_and_write(args, options, launch, lead, console, grouped, stops) -> int:
+    """Measure (in a session when ranks or collectives need one), write the file, print the
+    summary, and return the exit code. `stops`: this process's SIGTERM/SIGHUP handling, if any."""
+    from bench import orchestrate
+    from results.summary import print_summary
+
+    kind = options.backend_kind
     session = None
     if launch is not None or grouped:
         session = orchestrate.start_session(launch, kind, args.gpus, args.timeout)
@@ -134,6 +153,8 @@ def handle(args: argparse.Namespace) -> int:
     if not lead:  # nothing to write or print; a follower always runs in a multi-rank session
         session.close(run.complete, run.incomplete_reason)
         return orchestrate.leave(session, 0 if run.complete else orchestrate.EXIT_RANK_FAILURE)
+    if stops is not None:
+        stops.saving()  # a signal from now on only sets the exit code: the save goes on
     path, save_problem = orchestrate.save_or_rescue(result, args.out)
     print_summary(result, console, origin=str(path))
     _print_p2p(result, console)
@@ -148,6 +169,8 @@ def handle(args: argparse.Namespace) -> int:
         return orchestrate.leave(session, orchestrate.EXIT_RANK_FAILURE)
     if not run.complete:
         console.print(f"[yellow]run incomplete: {run.incomplete_reason}[/]")
+    if stops is not None and stops.exit_code is not None:
+        return orchestrate.leave(session, stops.exit_code)
     return orchestrate.leave(session, orchestrate.exit_code(result, save_problem))
 
 

@@ -1,0 +1,92 @@
+"""SIGTERM and SIGHUP end a single-process run like Ctrl-C: what was measured is written, marked
+incomplete with the reason, and the exit code is 128 + the signal (143, 129). Real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bench.measurement import not_run
+from bench.registry import Case
+from bench.runner import PlannedDevice, RunOptions, execute
+from bench.backend import CpuBackend
+from bench.stop_signals import StopSignals, exit_code_for
+from results.schema import DeviceInfo
+from results.store import load
+
+
+class SignalsSelf:
+    """A family whose second case sends `signum` to this process (as a scheduler would)."""
+
+    name = "signals"
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.started: list[str] = []
+
+    def run(self, case, backend, mode):
+        self.started.append(case.key)
+        if case.variant == "second":
+            os.kill(os.getpid(), self.signum)
+            time.sleep(5)  # the handler interrupts this: the case is abandoned
+        return not_run(case, None, "skipped", "nothing to measure", unit="byte")
+
+
+def test_sighup_while_measuring_ends_the_run_incomplete_with_exit_129():
+    family = SignalsSelf(signal.SIGHUP)
+    cases = tuple((family, Case("signals", v, {"bytes": 1})) for v in ("first", "second", "third"))
+    planned = [PlannedDevice(CpuBackend(), DeviceInfo(index=0, backend="cpu", name="cpu"), cases)]
+    before = signal.getsignal(signal.SIGHUP)
+    with StopSignals() as stops:
+        started = time.monotonic()
+        result = execute(RunOptions(backend_kind="cpu", mode="smoke", suites=()), planned)
+        assert time.monotonic() - started < 4
+    assert signal.getsignal(signal.SIGHUP) is before  # handlers restored
+    assert family.started == ["signals/first/bytes=1", "signals/second/bytes=1"]
+    assert not result.run.complete
+    assert result.run.incomplete_reason == "terminated by SIGHUP after 1 of 3 cases"
+    assert [m.key for m in result.measurements] == ["signals/first/bytes=1"]
+    assert stops.exit_code == 129 == exit_code_for(signal.SIGHUP)
+
+
+def test_a_signal_while_saving_is_remembered_and_a_second_one_exits_at_once():
+    script = (
+        "import os, signal, time\n"
+        "from bench.stop_signals import StopSignals\n"
+        "with StopSignals() as stops:\n"
+        "    stops.saving()\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    print('saved despite', stops.received, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(5)\n"
+        "    print('never here', flush=True)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 143
+    assert proc.stdout == f"saved despite {int(signal.SIGTERM)}\n"
+    assert proc.stderr == "tppbench: error: second stop signal (SIGTERM): exiting at once\n"
+
+
+def test_sigterm_on_a_real_cpu_run_writes_the_partial_file_and_exits_143(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--mode", "quick", "--suite", "matmul,memory",
+                             "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # `--device auto` says which backend, right before measuring
+    assert "using the CPU fallback" in first
+    time.sleep(3)  # a few 0.6 s quick cases, far from the last of 12
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1
+    result = load(files[0])
+    assert not result.run.complete
+    assert result.run.incomplete_reason.startswith("terminated by SIGTERM after ")
+    assert 1 <= len(result.measurements) < 12
+    assert all(m.status in ("ok", "skipped") for m in result.measurements)
+    assert "terminated by SIGTERM" in stdout and "Traceback" not in stderr
