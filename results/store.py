@@ -7,6 +7,7 @@ A second run in the same second gets `-2`, `-3`, ... before `.json`; nothing is 
 
 from __future__ import annotations
 
+import codecs
 import glob
 import json
 import os
@@ -16,9 +17,14 @@ from typing import Iterable, Iterator
 
 from results.atomic import publish_new
 from results.errors import ResultFileError
-from results.schema import SCHEMA_VERSION, RunResult, SchemaError, from_dict, to_dict
+from results.schema import MAX_NESTING, SCHEMA_VERSION, RunResult, SchemaError, from_dict, to_dict
+from results.terminal import short_repr
+from results.untrusted_file import UnreadableFile, read_untrusted
 
 SUPPORTED_VERSIONS = (1,)
+# Result files seen here: 24 KB (CPU quick run), 36 KB (one-GPU quick fixture); this leaves room
+# for raw samples of long runs on many GPUs while refusing a file of hundreds of MB unread.
+MAX_RESULT_FILE_BYTES = 64 * 1024 * 1024
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -53,27 +59,33 @@ def load(path: str | os.PathLike[str]) -> RunResult:
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The raw bytes of one result file; ResultFileError names the file when it cannot be read."""
-    path = Path(path)
+    """The raw bytes of one result file; ResultFileError names the file when it cannot be read.
+
+    Special files (FIFOs, devices, sockets), symlink loops and files over MAX_RESULT_FILE_BYTES
+    are refused from a `stat`, before the file is opened for reading."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ResultFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ResultFileError(path, "is a folder, not a result file") from None
-    except OSError as exc:
-        raise ResultFileError(path, f"cannot read: {exc}") from None
+        return read_untrusted(path, MAX_RESULT_FILE_BYTES, "a result file")
+    except UnreadableFile as exc:
+        raise ResultFileError(path, exc.problem) from None
 
 
 def parse_bytes(raw: bytes, path: str | os.PathLike[str]) -> RunResult:
     """Decode and validate the bytes of one result file; `path` only names it in errors.
 
-    The one parsing boundary: `load` and the fleet index's worker processes both go through it."""
+    The one parsing boundary: `load` and the fleet index's worker processes both go through it.
+    Every limit for untrusted input is enforced here or in `results.schema.from_dict`: size
+    (read_bytes), encoding (UTF-8 only: no byte-order mark, no NUL byte, no lone surrogate),
+    nesting depth, number length and range, and the facts `from_dict` checks."""
+    if raw.startswith(codecs.BOM_UTF8):
+        raise ResultFileError(path, "starts with a byte-order mark (BOM): not a tppbench result file "
+                                    "(they are plain UTF-8 JSON without one)")
+    if b"\0" in raw:
+        raise ResultFileError(path, "contains NUL bytes: a binary or corrupt file, not JSON")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ResultFileError(path, f"cannot read: {exc}") from None
-    if not text.strip():
+        raise ResultFileError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    if not text or text.isspace():
         raise ResultFileError(path, "empty file")
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
@@ -84,23 +96,47 @@ def parse_bytes(raw: bytes, path: str | os.PathLike[str]) -> RunResult:
     except _NonFiniteNumber as exc:
         raise ResultFileError(path, f"not valid JSON: {exc} is not a number JSON allows "
                                     "(tppbench never writes NaN or Infinity)") from None
+    except RecursionError:  # the C scanner's own guard, raised before the stack is at risk
+        raise ResultFileError(path, "nested too deeply (hundreds of levels of lists or objects; a result "
+                                    f"file has fewer than {MAX_NESTING})") from None
+    except ValueError as exc:  # int(): a literal over sys.get_int_max_str_digits() digits
+        raise ResultFileError(path, f"a number is too long to read ({_first_line(exc)})") from None
     if not isinstance(data, dict):
         raise ResultFileError(path, "not a tppbench result file (top level is not an object)")
     if "schema_version" not in data:
         raise ResultFileError(path, "not a tppbench result file (no schema_version)")
     version = data["schema_version"]
-    if version not in SUPPORTED_VERSIONS:
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:  # not true, not 1.0
         raise ResultFileError(
             path,
-            f"unknown schema_version {version!r} (this tppbench reads {list(SUPPORTED_VERSIONS)}; "
+            f"unknown schema_version {short_repr(version)} (this tppbench reads {list(SUPPORTED_VERSIONS)}; "
             f"writes {SCHEMA_VERSION})",
         )
     try:
-        return from_dict(data)
+        result = from_dict(data)
     except SchemaError as exc:
         raise ResultFileError(path, f"invalid result file: {exc}") from None
-    except TypeError as exc:  # a wrongly typed nested value that slipped past the field checks
-        raise ResultFileError(path, f"invalid result file: {exc}") from None
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+        raise ResultFileError(path, "invalid result file: a string holds a lone UTF-16 surrogate "
+                                    "(an unpaired \\ud800-\\udfff escape), which is not Unicode text")
+    return result
+
+
+# `\uD800`-`\uDFFF` escapes: a pair is an astral character, a lone one is not text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    """Only reached for files with surrogate escapes (astral characters, rare): a precise check."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).split(":")[0]
 
 
 class _NonFiniteNumber(ValueError):
@@ -120,7 +156,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
         p = Path(text)
         if p.is_dir():
             yield from sorted(q for q in p.rglob("*.json") if not q.name.startswith("."))
-        elif p.exists():
+        elif os.path.lexists(p):  # also a broken or looping link: the loader names the problem
             yield p
         elif any(ch in text for ch in "*?["):
             matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
