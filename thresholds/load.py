@@ -81,6 +81,8 @@ def _clause(t: Table) -> Clause:
         if comparator == "is":
             raise t.fail("comparator", f"comparator \"is\" is for flag metrics; '{metric}' is numeric")
         value = t.check_number("value", raw_value)
+        if not value > 0:  # every numeric metric (TPP, GB/s, op/s, ...) is a quantity >= 0
+            raise t.fail("value", f"a threshold on '{metric}' must be > 0, got {value:g}")
         if unit is None:
             raise DataFileError(t.path, t.where, f"missing key 'unit' (metric '{metric}' is in {UNITS[metric]})")
         if unit != UNITS[metric]:

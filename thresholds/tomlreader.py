@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime
-import math
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from results.terminal import short_repr
+from results.untrusted_file import UnreadableFile, read_untrusted
 from thresholds.errors import DataFileError
 from thresholds.model import TAGS
+
+MAX_TOML_BYTES = 4 * 1024 * 1024  # the largest shipped file (the NVIDIA catalog) is under 64 KB
+_FLOAT_MAX = sys.float_info.max
 
 
 class Table:
@@ -52,8 +58,11 @@ class Table:
 
     def check_number(self, name: str, value: Any, minimum: float | None = None,
                      maximum: float | None = None) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        # abs() <= max float: finite, and an int a float can hold (10**400 would overflow float())
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(name, f"must be a number, got {_kind(value)}")
+        if not abs(value) <= _FLOAT_MAX:
+            raise self.fail(name, f"must be a finite number, got {_kind(value)}")
         if minimum is not None and value < minimum:
             raise self.fail(name, f"must be >= {minimum:g}, got {value!r}")
         if maximum is not None and value > maximum:
@@ -125,9 +134,9 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
+        return f"the number {short_repr(value)}"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {short_repr(value)}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -136,15 +145,26 @@ def _kind(value: Any) -> str:
 
 
 def read_toml(path: Path) -> Table:
+    """Read one rule, catalog, derivation or spec file: a regular UTF-8 file of at most
+    MAX_TOML_BYTES (special files and symlink loops refused before opening), nested at most a few
+    hundred levels, with no integer of thousands of digits. Any problem is one DataFileError."""
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise DataFileError(path, None, "no such file") from None
-    except IsADirectoryError:
-        raise DataFileError(path, None, "is a folder, not a TOML file") from None
+        raw = read_untrusted(path, MAX_TOML_BYTES, "a TOML file")
+    except UnreadableFile as exc:
+        raise DataFileError(path, None, exc.problem) from None
+    if raw.startswith(codecs.BOM_UTF8):
+        raise DataFileError(path, None, "starts with a byte-order mark (BOM); save it as UTF-8 without one")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(path, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DataFileError(path, None, f"invalid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFileError(path, None, f"cannot read: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise DataFileError(path, None, "invalid TOML: arrays or inline tables nested too deeply") from None
+    except ValueError as exc:  # int(): a literal over sys.get_int_max_str_digits() digits
+        raise DataFileError(path, None, f"invalid TOML: a number is too long to read "
+                                        f"({str(exc).split(':')[0]})") from None
     return Table(path, data, "")
