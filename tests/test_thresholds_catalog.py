@@ -14,7 +14,7 @@ from thresholds.subjects import catalog_subject
 TODAY = datetime.date(2026, 11, 26)
 RULES = load_rules(PACKAGE_DIR / "rules")
 DEVICE_REGIMES = ("us-2022-10", "us-2023-10", "us-2026-01")
-A, A1, A2 = "3A090.a", "3A090.a.1", "3A090.a.2"
+A, A1, A2, B1, B2 = "3A090.a", "3A090.a.1", "3A090.a.2", "3A090.b.1", "3A090.b.2"
 NOT, IND = "not_controlled", "indeterminate"
 
 # id: (2022 outcome/paragraph, 2023 outcome/paragraph, 2023 exemption, inside the 2026 band)
@@ -44,6 +44,28 @@ EXPECTED = {
     "gaudi2": (A, A1, None, True),
     "gaudi3": (A, A1, None, False),           # TPP 29,360 >= 21,000
     "ascend-910b": (IND, A2, None, True),     # FP16 280-400: TPP 4,480-6,400 straddles 4,800; PD >= 6.7
+    # parts added for fleets (issue 10)
+    "v100-sxm2": (NOT, NOT, None, True),      # TPP 2,000: below 2,400 and PD 2.45 below 3.2
+    "v100-pcie": (NOT, NOT, None, True),
+    "t4": (NOT, NOT, None, True),             # TPP 1,040
+    "a10": (NOT, NOT, None, True),            # TPP 2,000, PD 3.18 just below b.2's 3.2
+    "a30": (NOT, IND, None, None),            # tensor rates not sourced: TPP unknown (2022: I/O 64 < 600 decides)
+    "a40": (NOT, B2, None, True),             # TPP 2,395.2 < 2,400 (not b.1), PD 3.81 -> b.2
+    "l2": (IND, IND, None, None),             # only the PCI id is known
+    "l40": (NOT, B1, None, True),             # TPP 2,896.8, PD 4.76
+    "rtx-6000-ada": (IND, IND, None, None),   # figures not sourced
+    "h100-nvl": (A, A1, None, True),
+    "h200-nvl": (A, A1, None, True),
+    "gh200": (IND, IND, None, None),          # figures not sourced
+    "b100": (A, A1, None, False),             # DRAM 8,000 >= 6,500
+    "b300": (A, A1, None, False),             # TPP 56,000 from FP4
+    "rtx-5090": (NOT, A1, None, True),        # TPP 6,704 >= 4,800 (non-datacenter a.1: NAC)
+    "rtx-5090-d": (NOT, NOT, "Note 2 to 3A090", True),     # cut to TPP 4,750
+    "rtx-5090-d-v2": (NOT, NOT, "Note 2 to 3A090", True),  # and DRAM 1,792 -> 1,344
+    "mi210": (NOT, B1, None, True),           # TPP 2,896, PD 3.67
+    "mi325x": (A, A1, None, True),            # named in the 2026 rule: inside the band
+    "mi355x": (A, A1, None, False),
+    "gaudi2-hl225b": (NOT, A1, None, True),   # 21 ports: 525 + 64 = 589 < 600 in 2022
 }
 
 # id: (TPP, PD, 2022 I/O, DRAM) as in the reference's §7.2 table (ranges as (lo, hi); None = n/p)
@@ -54,8 +76,8 @@ FIGURES = {
     "h20": (2368, 2.91, 1028, 4000), "l40s": (5864, 9.64, 64, 864), "l4": (1940, 6.59, 64, 300),
     "rtx-4090": (5284.8, 8.69, 64, 1008), "rtx-4090-d": (4707.2, 7.74, 64, 1008),
     "h200": (15832, 19.45, 1028, 4800), "b200": (36000, (22.11, 22.5), 1928, (7700, 8000)),
-    "mi250x": (6128, (3.88, 4.23), 864, 3277), "mi300x": (20919.2, (8.72, 20.57), 1024, 5300),
-    "gaudi2": (6920, None, 664, 2460), "gaudi3": (29360, None, 1328, 3700),
+    "mi250x": (6128, 3.88, 864, 3277), "mi300x": (20919.2, (8.72, 20.57), 1024, 5300),
+    "gaudi2": ((6920, 7200), None, 664, 2460), "gaudi3": ((26848, 29360), None, 1328, 3700),
     "ascend-910b": ((4480, 6400), (6.73, 9.62), None, (800, 1600)),
     "l20": (1913.6, 3.14, 64, 864),  # reference 1,912 from FP8; FP32 59.8 x 32 = 1,913.6 is the max
 }
@@ -64,7 +86,7 @@ FIGURES = {
 def test_catalog_has_every_reference_part():
     ids = {p.id for p in load_catalog(PACKAGE_DIR / "devices")}
     assert set(EXPECTED) == ids
-    assert len(ids) >= 22
+    assert len(ids) >= 45
 
 
 def _checked(part_id: str):

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from results.schema import DeviceInfo
+from thresholds.model import PRECISION_BITS
 from thresholds.derived import derived_metrics
 from thresholds.load import PACKAGE_DIR, load_catalog, load_derivation
 
@@ -30,7 +31,10 @@ def test_every_architecture_is_cross_checked():
     for arch in TABLES.architectures.values():
         assert arch.checks, arch.compute_capability
         checked = {p for c in arch.checks for p in c.precisions}
-        assert {"fp16", "int8"} <= checked
+        ops = arch.ops_per_clock_per_sm
+        top = max(ops[p] * PRECISION_BITS[p] for p in ops)
+        deciding = {p for p in ops if ops[p] * PRECISION_BITS[p] == top}  # the derived TPP's precisions
+        assert len(checked) >= 2 and deciding & checked, arch.compute_capability
 
 
 def _device(**kw) -> DeviceInfo:
@@ -72,3 +76,29 @@ def test_missing_probe_fields_are_named():
     assert ms.get("tpp").value is None and "sm_count unknown (torch: no property)" in ms.get("tpp").missing
     ms, _ = derived_metrics(DeviceInfo(index=0, backend="cpu", name="cpu"), TABLES, None, None)
     assert "backend 'cpu'" in ms.get("tpp").missing
+
+
+# A host of each new compute capability gets a peak-derived TPP from its own probe (issue 10):
+# (part, compute capability, SMs, max SM clock MHz, derived TPP = SMs x clock x ops x bits).
+NEW_CAPABILITIES = [
+    ("v100-pcie", "7.0", 80, 1370, 80 * 1370e6 * 1024 * 16 / 1e12),   # 1,795.6 vs declared 1,792
+    ("t4", "7.5", 40, 1590, 40 * 1590e6 * 1024 * 16 / 1e12),          # 1,042.0 vs 1,040
+    ("a40", "8.6", 84, 1740, 84 * 1740e6 * 1024 * 16 / 1e12),         # 2,394.6 vs 2,395.2
+    ("b200", "10.0", 148, 1856, 148 * 1856e6 * 16384 * 8 / 1e12),     # 36,004 vs 36,000
+    ("rtx-5090", "12.0", 170, 2407, 170 * 2407e6 * 4096 * 4 / 1e12),  # 6,704.2 vs 6,704
+]
+
+
+@pytest.mark.parametrize("part_id, cc, sms, mhz, want", NEW_CAPABILITIES)
+def test_new_capabilities_derive_a_tpp_that_agrees_with_the_datasheet(part_id, cc, sms, mhz, want):
+    from thresholds.derived import derived_metrics
+    from thresholds.metrics import declared_metrics
+
+    part = PARTS[part_id]
+    declared, _ = declared_metrics(part, "catalog")
+    device = _device(compute_capability=cc, sm_count=sms, sm_clock_max_mhz=mhz)
+    ms, facts = derived_metrics(device, TABLES, part, declared)
+    tpp = ms.get("tpp")
+    assert tpp.known and tpp.value.lo == pytest.approx(want, rel=1e-6), tpp.missing
+    assert tpp.value.lo == pytest.approx(declared.get("tpp").value.central, rel=0.01)
+    assert facts.sm_count == sms

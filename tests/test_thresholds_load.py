@@ -124,18 +124,28 @@ def test_figures_the_reference_marks_recalled_say_unverified_in_their_source():
     assert missing == []
 
 
+EXCERPTS = {"pci.ids 2023.04.10": DATA / "pci.ids.excerpt",  # Debian pci.ids 0.0~2023.04.11-1
+            "pci.ids 2026.06.16": DATA / "pci.ids.2026.excerpt"}  # PyPI pypci-ng 0.3.11
+
+
 def test_pci_ids_agree_with_pci_ids_database():
-    """Every catalog PCI id is named as in the pci.ids excerpt (from Debian's pci.ids package); when
-    the full database is installed (/usr/share/misc/pci.ids), check against it as well."""
-    sources = [DATA / "pci.ids.excerpt"]
+    """Every catalog PCI id is named as in the excerpt of the pci.ids version its source cites (Debian's
+    2023 package or the 2026 copy in PyPI's pypci-ng); when the 2023 database is installed
+    (/usr/share/misc/pci.ids), the 2023 ids are checked against it as well."""
+    tables = {v: _pci_table(p.read_text(encoding="utf-8", errors="replace")) for v, p in EXCERPTS.items()}
     if Path("/usr/share/misc/pci.ids").exists():
-        sources.append(Path("/usr/share/misc/pci.ids"))
-    for source in sources:
-        table = _pci_table(source.read_text(encoding="utf-8", errors="replace"))
-        for part in load_catalog(PACKAGE_DIR / "devices"):
-            for pid in part.pci_ids:
-                assert pid in table, f"{part.id}: {pid} not in {source}"
-                assert table[pid] in part.pci_ids_source, f"{part.id}: {pid} is {table[pid]!r} in {source}"
+        full = _pci_table(Path("/usr/share/misc/pci.ids").read_text(encoding="utf-8", errors="replace"))
+        tables["pci.ids 2023.04.10"] = {**tables["pci.ids 2023.04.10"], **full}
+    checked = 0
+    for part in load_catalog(PACKAGE_DIR / "devices"):
+        versions = [v for v in tables if part.pci_ids_source and v in part.pci_ids_source]
+        assert not part.pci_ids or len(versions) == 1, f"{part.id}: source names no single pci.ids version"
+        for pid in part.pci_ids:
+            table = tables[versions[0]]
+            assert pid in table, f"{part.id}: {pid} not in {versions[0]}"
+            assert table[pid] in part.pci_ids_source, f"{part.id}: {pid} is {table[pid]!r} in {versions[0]}"
+            checked += 1
+    assert checked >= 45
 
 
 def _pci_table(text: str) -> dict[str, str]:
@@ -152,7 +162,7 @@ def _pci_table(text: str) -> dict[str, str]:
 
 def test_derivation_tables_load():
     tables = load_derivation(PACKAGE_DIR / "devices")
-    assert {"8.0", "8.9", "9.0"} <= set(tables.architectures)
+    assert {"7.0", "7.5", "8.0", "8.6", "8.9", "9.0", "10.0", "12.0"} <= set(tables.architectures)
     assert tables.nvlink_link_gbs.rates["4"] == 50.0
     assert tables.pcie_lane_gbs.rates["5"] * 16 == 128.0
 

@@ -228,11 +228,11 @@ def test_agreeing_derived_tpp_is_judged(h100_file):
 
 
 def test_unknown_compute_capability_is_missing_not_wrong(tmp_path):
-    dev = DeviceInfo(index=0, backend="cuda", name="Mystery GPU", compute_capability="12.0", sm_count=10,
+    dev = DeviceInfo(index=0, backend="cuda", name="Mystery GPU", compute_capability="99.0", sm_count=10,
                      sm_clock_max_mhz=1000)
     (subject,) = result_subjects(str(save(_run("cuda", (dev,), ()), tmp_path)))
     tpp = subject.basis("peak-derived").get("tpp")
-    assert tpp.value is None and "compute capability 12.0" in tpp.missing
+    assert tpp.value is None and "compute capability 99.0" in tpp.missing
     doc = check_subjects([str(save(_run("cuda", (dev,), ()), tmp_path))], rules="us-2023-10")
     assert doc["subjects"][0]["verdicts"][0]["outcome"] == "indeterminate"
 

@@ -149,14 +149,23 @@ def _regime_state(rule: RuleSet, as_of: datetime.date) -> str:
     return f"{rule.id}: {rule.status} since {rule.status_date}"
 
 
+DEVICES_WIDTH = 120  # `tppbench devices` stays one screen wide
+
+
 def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
                    as_of: datetime.date | None = None) -> str:
+    """The catalog table, grouped by vendor (a heading line per vendor), at most DEVICES_WIDTH wide."""
+    import textwrap
+
     as_of = as_of or datetime.date.today()
+    stack_only = [r for r in rules if "device" not in r.scopes()]
+    rules = tuple(r for r in rules if "device" in r.scopes())
     header = ["id", "TPP", "PD", "I/O GB/s", "DRAM GB/s", "DC", *[r.id for r in rules]]
-    rows = []
+    rows, vendors = [], []
     for item in checked:
         m = item.subject.primary
         verdicts = {v.rule_set: v for v in item.verdicts}
+        vendors.append(item.subject.name.split()[0] if item.subject.kind != "catalog" else _vendor(item))
         rows.append([
             item.subject.ref,
             _short_cell(m.get("tpp")), _short_cell(m.get("performance_density")),
@@ -164,18 +173,36 @@ def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
             value_text(m.get("datacenter").value),
             *[cell(verdicts[r.id]) if r.id in verdicts else "" for r in rules],
         ])
-    lines = _table(rows, header)
-    lines += [
-        "",
+    table = _table(rows, header)
+    lines = table[:2]
+    current = None
+    for vendor, line in zip(vendors, table[2:]):
+        if vendor != current:
+            current = vendor
+            lines.append(f"-- {vendor} ({vendors.count(vendor)} parts)")
+        lines.append(line)
+    notes = [
         "Peak-declared figures from thresholds/devices/*.toml (a-b: published range; * = rests on a figure "
         "the reference marks [R]: recalled, unverified; ? = indeterminate, "
         "e.g. a figure is unpublished or a range straddles a threshold; ~ = a threshold within 10%; "
         "n/a = the regime has no device-level threshold; inside/outside = informational band).",
-        f"Regimes on {as_of}: " + "; ".join(_regime_state(r, as_of) for r in rules) + ".",
+        f"Regimes on {as_of}: " + "; ".join(_regime_state(r, as_of) for r in (*rules, *stack_only)) + "."
+        + (f" Not a column: {', '.join(r.id for r in stack_only)} (thresholds for HBM stacks only: n/a for "
+           "every part; see --json)." if stack_only else ""),
         "Regimes with only cluster, model or allocation thresholds: see `tppbench rules` and `tppbench whatif`.",
-        "Details and sources: tppbench check ID [--json].",
+        "Details and sources: tppbench check ID [--json]; a part through time: tppbench history ID.",
     ]
+    lines.append("")
+    for note in notes:
+        lines.extend(textwrap.wrap(note, DEVICES_WIDTH - 1))
     return _lines(lines)
+
+
+def _vendor(item: Checked) -> str:
+    from thresholds.subjects import find_part
+
+    part = find_part(item.subject.ref)
+    return part.vendor if part is not None and part.vendor else "other"
 
 
 def _clauses_text(p) -> str:
