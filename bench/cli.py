@@ -13,6 +13,7 @@ import sys
 from typing import NoReturn, Sequence
 
 from results.errors import TppbenchError
+from results.terminal import printable
 
 COMMAND_MODULES = (
     "bench.commands.run",
@@ -27,7 +28,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad option in one line (no usage dump) and exits 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except TppbenchError as exc:
-        print(f"tppbench: error: {exc}", file=sys.stderr)
+        print(f"tppbench: error: {printable(exc)}", file=sys.stderr)  # one line, no escapes
         return exc.exit_code
     except KeyboardInterrupt:
         print("tppbench: interrupted", file=sys.stderr)

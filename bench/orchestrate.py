@@ -25,7 +25,8 @@ RESCUE_FOLDER = "tppbench-rescued"  # under the system's temp folder
 
 def check_out_folder(text: str) -> None:
     """--out must be a writable folder, or one that can be made (its nearest existing ancestor is a
-    writable folder); said in one line before anything is measured. Nothing is created here."""
+    writable folder); said in one line before anything is measured. Nothing is left behind (an
+    empty probe folder is made and removed)."""
     folder = Path(text).absolute()
     existing = folder
     while not existing.exists() and existing != existing.parent:
@@ -35,6 +36,10 @@ def check_out_folder(text: str) -> None:
         raise UsageError(f"--out {text}: {what}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"--out {text}: {existing} is not writable")
+    try:  # os.access says yes to root everywhere, also on /proc and read-only mounts: try it
+        tempfile.TemporaryDirectory(dir=existing, prefix=".tppbench-probe-").cleanup()
+    except OSError as exc:
+        raise UsageError(f"--out {text}: cannot create anything in {existing} ({exc.strerror or exc})") from None
 
 
 def save_or_rescue(result, out: str) -> tuple[Path, str | None]:

@@ -39,3 +39,15 @@ def iso_date(text: str) -> datetime.date:
         return datetime.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date like 2026-01-31 (YYYY-MM-DD), got {text!r}") from None
+
+
+def non_empty(expected: str) -> Callable[[str], str]:
+    """A type for a text option that must say something: '' or blanks get `expected <expected>`
+    (an empty --out would write into the current folder, an empty --only would match nothing)."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return text
+
+    return parse

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from results.terminal import printable
+
 
 class TppbenchError(Exception):
     """A user-facing failure: the CLI prints `tppbench: error: <message>` and exits `exit_code`."""
@@ -21,4 +23,4 @@ class ResultFileError(TppbenchError):
     def __init__(self, path: object, problem: str) -> None:
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(printable(f"{self.path}: {problem}"))  # file names and values may hold ESC

@@ -7,9 +7,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from results.schema import Measurement, RunResult
+from results.terminal import printable
 
 # work unit -> (display unit, divisor)
 DISPLAY_UNITS = {"flop": ("TFLOP/s", 1e12), "op": ("TOP/s", 1e12), "byte": ("GB/s", 1e9)}
+
+
+def _safe(text: str) -> str:
+    """Text from a result file as a rich cell: no terminal escapes, no rich markup."""
+    return escape(printable(text))
 
 
 def display_rate(m: Measurement) -> tuple[str, str]:
@@ -45,7 +51,7 @@ def summary_table(result: RunResult) -> Table:
     caption = f"of peak: median / datasheet peak of catalog part {', '.join(parts)}" if parts else None
     if any(f.above_peak for f in fractions.values()):
         caption += "; ! = above_peak (over 105% of the datasheet peak: a warning, see the verdicts below)"
-    table = Table(title=escape(title), title_justify="left", show_lines=False, caption=caption,
+    table = Table(title=_safe(title), title_justify="left", show_lines=False, caption=caption,
                   caption_justify="left")
     columns = [("dev", "right"), ("case", "left"), ("median", "right"), ("unit", "left")]
     if fractions:
@@ -58,13 +64,13 @@ def summary_table(result: RunResult) -> Table:
         cv = f"{m.stats.cv * 100:.1f}%" if m.stats and m.status == "ok" else "-"
         n = str(m.stats.n) if m.stats else str(len(m.times_s) or "-")
         if m.status == "ok":
-            note = escape(", ".join(m.flags))
+            note = _safe(", ".join(m.flags))
         else:
-            note = f"[{'yellow' if m.status == 'skipped' else 'red'}]{m.status}[/]: {escape(m.reason or '')}"
+            note = f"[{'yellow' if m.status == 'skipped' else 'red'}]{m.status}[/]: {_safe(m.reason or '')}"
         dev = "-" if m.device_index is None else str(m.device_index)
         if m.rank is not None:
             dev = f"r{m.rank}:{dev}"
-        cells = [dev, escape(m.key), value, unit]
+        cells = [dev, _safe(m.key), value, _safe(unit)]
         if fractions:
             fraction = fractions.get(position)
             cells.append("-" if fraction is None else
@@ -83,7 +89,7 @@ def sweep_table(result: RunResult) -> Table | None:
     for (dev, precision), m in sorted(best.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1])):
         value, unit = display_rate(m)
         shape = "x".join(str(m.params.get(x)) for x in ("m", "n", "k"))
-        table.add_row("-" if dev is None else str(dev), precision, value, unit, shape)
+        table.add_row("-" if dev is None else str(dev), _safe(precision), value, _safe(unit), _safe(shape))
     return table
 
 

@@ -11,7 +11,7 @@ import math
 import sys
 
 from bench.modes import MODES
-from results.argtypes import bounded
+from results.argtypes import bounded, non_empty
 from results.errors import UsageError
 
 DEFAULT_SUITES = ("matmul", "memory", "hostlink")
@@ -32,6 +32,8 @@ _byte_size = bounded(_parse_bytes, expected="a byte size like 1048576, 64K, 1M o
 _step_factor = bounded(float, expected="a step factor greater than 1", above=1.0)
 _seconds = bounded(float, expected="a positive number of seconds", above=0.0)
 _positive_int = bounded(int, expected="a positive integer", at_least=1)
+_pattern = non_empty("a glob over case keys like 'matmul/bf16/*'")
+_folder = non_empty("a folder name")
 
 
 def _gpu_list(text: str) -> tuple[int, ...]:
@@ -65,8 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mode", choices=MODES, default="quick", help="work size and time budgets (default: quick)")
     parser.add_argument("--suite", type=_suite_list, default=DEFAULT_SUITES, dest="suites",
                         help=f"benchmark families, comma-separated (default: {','.join(DEFAULT_SUITES)})")
-    parser.add_argument("--only", default=None, metavar="PATTERN", help="glob over case keys, e.g. 'matmul/bf16/*'")
-    parser.add_argument("--out", default="results/runs", metavar="DIR", help="output folder (default: results/runs)")
+    parser.add_argument("--only", type=_pattern, default=None, metavar="PATTERN", help="glob over case keys, e.g. 'matmul/bf16/*'")
+    parser.add_argument("--out", type=_folder, default="results/runs", metavar="DIR", help="output folder (default: results/runs)")
     parser.add_argument("--label", default=None, metavar="TEXT", help="free-text label stored in the file")
     parser.add_argument("--timeout", type=_seconds, default=300.0, metavar="SECONDS",
                         help="distributed runs: how long any rank waits for a peer that makes no progress "

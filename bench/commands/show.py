@@ -14,9 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from results.store import load
     from results.summary import print_summary
+    from results.terminal import printable
 
     results = [(path, load(path)) for path in args.files]  # validate every file before printing
     for path, result in results:
-        print(path)
+        print(printable(path))  # a file name may hold escapes or undecodable bytes
         print_summary(result, origin=path)
     return 0

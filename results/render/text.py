@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Sequence
 
 from results.compare import Comparison
 from results.render.units import human_rate, ratio_text
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+from results.terminal import printable
 
 
 def clean(value: Any) -> str:
@@ -19,7 +17,7 @@ def clean(value: Any) -> str:
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
         return ",".join(clean(v) for v in value) or "-"
-    return _CONTROL.sub("?", str(value))
+    return printable(value)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
