@@ -134,6 +134,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     from results.errors import TppbenchError
     from results.fleet import DEFAULT_THRESHOLD, OutlierRule
     from results.render import text
+    from results.terminal import printable
     from results.sources import selection_of, source_of
 
     for target in (args.csv, args.parquet):  # a bad output path fails before minutes of loading
@@ -141,7 +142,7 @@ def run_fleet(args: argparse.Namespace) -> int:
             check_output(target)
 
     def report(problem: Any) -> None:
-        print(f"tppbench: skipped {problem}", file=sys.stderr)
+        print(f"tppbench: skipped {printable(problem)}", file=sys.stderr)
 
     selection_of(args)  # a selection without --index is refused before any loading
     if args.index and args.paths:
@@ -250,8 +251,8 @@ def check_output(path: str | os.PathLike[str], inputs: Any = ()) -> Path:
         raise UsageError(f"{target}: folder {target.parent} does not exist")
     if target.is_dir():
         raise UsageError(f"{target}: is a folder; give a file name to write")
-    resolved = target.resolve()
-    if any(Path(p).resolve() == resolved for p in inputs):
+    resolved = os.path.realpath(target)  # unlike Path.resolve, never raises on a symlink loop
+    if any(os.path.realpath(p) == resolved for p in inputs):
         raise UsageError(f"{target}: is one of the input result files; input files are never overwritten")
     return target
 

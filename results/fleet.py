@@ -155,7 +155,12 @@ SLOWEST_COLUMNS = ["host", "gpu", "device_index", "device_name", "gpus_on_host",
 
 
 def _slowest(gpus: "pd.DataFrame") -> "pd.DataFrame":
+    import pandas as pd
+
     table = gpus.assign(ratio=gpus["value"] / gpus["fleet_median"])
+    table = table[table["ratio"].notna()]  # a fleet median of 0 gives no ratio (0/0): nothing to rank
+    if table.empty:
+        return pd.DataFrame(columns=SLOWEST_COLUMNS)
     per_gpu = (
         table.groupby(["host", "gpu"], sort=False)
         .agg(device_index=("device_index", "first"), device_name=("device_name", "first"),
