@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "thresholds.commands",
     "results.commands",
     "results.index.command",
+    "results.importers.command",
 )
 
 

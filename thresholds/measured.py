@@ -125,6 +125,14 @@ def _io(result: RunResult, device: DeviceInfo, origin: str) -> MetricValue:
     agg = [m for m in _ok(result, device, "p2p") if m.variant == "aggregate_io"]
     if agg:
         top = max(agg, key=lambda m: m.rate)
+        imported = top.extra.get("imported") if isinstance(top.extra, dict) else None
+        if "host_link_missing" in top.flags and imported:
+            return MetricValue(
+                "io_bidirectional_gbs", Interval(top.rate / 1e9, math.inf), MEASURED,
+                source=(f"p2p/aggregate_io ({origin}), imported from {imported.get('tool')} output: the largest "
+                        "of its measured peer figures, host link not added; a lower bound"),
+                note="lower bound: peer links without the host link",
+            )
         if "host_link_missing" in top.flags:
             return MetricValue(
                 "io_bidirectional_gbs", Interval(top.rate / 1e9, math.inf), MEASURED,

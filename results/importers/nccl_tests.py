@@ -1,0 +1,237 @@
+"""nccl-tests logs (every `*_perf` binary's text table) -> `collectives` records.
+
+What is read: the version line (2.x), `Collective test starting: X_perf`, the parameter line
+(nThread/nGpus/minBytes/.../iters), the "Using devices" rank lines (rank, host, device index,
+bus id, name; with or without `Group`), `NCCL version`, the column header (with or without
+`root`; `#wrong` counts or the old `error` magnitudes), one row per size with the out-of-place and
+in-place blocks, and the footer (out-of-bounds values, average bus bandwidth). `NCCL INFO` lines and
+mpirun's `[1,0]<stdout>:` tags are skipped silently.
+
+Each row gives two records (out-of-place, in-place) keyed like tppbench's collectives:
+`collectives/<op>/bytes=S,world_size=n`. The placement tppbench measures for that op
+(results.collective_conventions.IN_PLACE) gets the plain key, the other one adds
+`placement=in-place|out-of-place`, so `compare` aligns a tppbench run with the matching half.
+S is the size column (nccl-tests' S, the same S tppbench uses per operation); rate = S / t from
+the printed time (nccl-tests' algbw formula, before its 2-decimal rounding); busbw = rate x the
+nccl-tests factor for n ranks. The printed time/algbw/busbw stay in `extra["printed"]`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from results.collective_conventions import FORMULAS, IN_PLACE, busbw_factor, convention
+from results.importers.source import (ImportFailed, Imported, Skipped, Source, Tool, device,
+                                      imported_run, printed_stats, provenance, unknown_devices)
+from results.keys import case_key
+from results.schema import DeviceInfo, Measurement, RunResult
+
+TOOL = "nccl-tests"
+OPS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "reduce_scatter": "reduce_scatter",
+       "alltoall": "all_to_all", "broadcast": "broadcast", "reduce": "reduce", "sendrecv": "sendrecv"}
+TIMING = ("t = nccl-tests' printed time: host wall clock over the timed iterations / iterations, "
+          "combined over ranks as its -a option says (default: average)")
+
+_TAG = re.compile(r"^\[\d+,\d+\]<std(?:out|err)>:")
+_VERSION = re.compile(r"nccl-tests version (\S+)")
+_STARTING = re.compile(r"Collective test starting:\s*(\w+)_perf")
+_PERF = re.compile(r"\b(" + "|".join(OPS) + r")_perf\b")
+_PARAMS = re.compile(r"minBytes:?\s+\d+")
+_RANK = re.compile(r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\S+)\s+device\s+(\d+)\s+"
+                   r"\[([^\]]*)\]\s+(.+?)\s*$")
+_NCCL = re.compile(r"NCCL version (\S+)")
+_OOB = re.compile(r"Out of bounds values\s*:\s*(\d+)\s+(\w+)")
+_AVG = re.compile(r"Avg bus bandwidth\s*:\s*([\d.]+)")
+_ROW = re.compile(r"^\s*\d+\s+\d+\s+\S+")
+_NOISE = re.compile(r"NCCL INFO|NCCL WARN|^#\s*$|^#\s+\(B\)|out-of-place|Errors with asterisks|^#\s*Using devices")
+START = re.compile(r"nccl-tests version|Collective test starting|nThreads?:? \d+ nGpus|^#?\s*size\s+count\s+type")  # where a log begins
+_MARKERS = ("Avg bus bandwidth", "out-of-place", "Using devices", "nccl-tests version", "Collective test starting")
+
+
+def detect(text: str) -> bool:
+    head = text[:200_000]
+    return sum(marker in head for marker in _MARKERS) >= 2 and "(elements)" in head
+
+
+@dataclass
+class _Table:
+    columns: list[str]
+    line: int
+    blocks: list[int]  # index of each block's `time` column
+
+
+def parse(source: Source, collective: str | None = None) -> Imported:
+    lines = source.lines()
+    tool_version = op = nccl = None
+    params_line: str | None = None
+    ranks: list[tuple[int, str, int, str, str]] = []
+    table: _Table | None = None
+    rows: list[tuple[int, list[str]]] = []
+    skipped: list[Skipped] = []
+    footer: dict[str, Any] = {}
+    seen_output = False
+    for number, raw in enumerate(lines, start=1):
+        line = _TAG.sub("", raw).rstrip()
+        if not line.strip():
+            continue
+        if m := _VERSION.search(line):
+            tool_version, seen_output = m.group(1), True
+        elif m := _STARTING.search(line):
+            op = _op(m.group(1), source, number, op)
+            seen_output = True
+        elif _PARAMS.search(line):
+            params_line, seen_output = line.lstrip("# ").strip(), True
+        elif m := _RANK.match(line.strip()):
+            ranks.append((int(m.group(1)), m.group(2), int(m.group(3)), m.group(4), m.group(5)))
+        elif m := _NCCL.search(line):
+            nccl = m.group(1)
+        elif _is_header(line):
+            if table is not None and rows:
+                raise ImportFailed(source.name, number, "a second result table: one nccl-tests run per "
+                                   "file (split concatenated logs and import each)")
+            table = _header(line, number, source)
+            seen_output = True
+        elif m := _OOB.search(line):
+            footer["out_of_bounds"] = {"count": int(m.group(1)), "verdict": m.group(2)}
+        elif m := _AVG.search(line):
+            footer["avg_bus_bandwidth_gbs"] = float(m.group(1))
+        elif table is not None and _ROW.match(line) and "avg_bus_bandwidth_gbs" not in footer:
+            tokens = line.split()
+            if len(tokens) == len(table.columns):
+                rows.append((number, tokens))
+            elif number == source.last_text_line():
+                raise ImportFailed(source.name, number, f"truncated: the last row has {len(tokens)} of "
+                                   f"{len(table.columns)} columns")
+            else:
+                skipped.append(Skipped(number, line, f"{len(tokens)} columns, the header has {len(table.columns)}"))
+        elif m := _PERF.search(line):
+            if op is None and not line.lstrip().startswith("#"):
+                op = _op(m.group(1), source, number, op)
+        elif _NOISE.search(line) or not seen_output:
+            continue
+        else:
+            skipped.append(Skipped(number, line, "not a line nccl-tests prints"))
+    if table is None:
+        raise ImportFailed(source.name, source.first_text_line(), "no nccl-tests result table (no "
+                           "'size count type redop ...' header)")
+    if not rows:
+        raise ImportFailed(source.name, table.line, "truncated: the result table has a header but no rows")
+    op = op or _from_option(collective, source)
+    if op is None:
+        raise ImportFailed(source.name, table.line, "the log does not say which collective it measured (no "
+                           "'Collective test starting' line or *_perf command); pass --collective")
+    world = len({r[0] for r in ranks}) or None
+    tool = Tool(TOOL, tool_version, {"parameters": params_line, "footer": footer,
+                                     "collective_from": "the log" if collective is None else "--collective"})
+    host = ranks[0][1] if ranks else None
+    measurements = [m for number, tokens in rows for m in _records(op, tokens, number, table, world, source,
+                                                                      tool, host)]
+    complete = "avg_bus_bandwidth_gbs" in footer
+    run = imported_run(
+        source, tool, host=host, suites=("collectives",), world_size=world or 1,
+        hosts=[r[1] for r in ranks], complete=complete,
+        incomplete_reason=None if complete else "the log ends before nccl-tests' footer (Avg bus bandwidth)",
+        skipped=skipped, nccl=nccl,
+    )
+    devices = _devices(ranks) or unknown_devices([0], source, TOOL)  # a log without rank lines
+    return Imported(RunResult(run=run, devices=devices, measurements=tuple(measurements)), tuple(skipped))
+
+
+def _op(name: str, source: Source, number: int, current: str | None) -> str:
+    if name not in OPS:
+        raise ImportFailed(source.name, number, f"{name}_perf is not imported (supported: "
+                           f"{', '.join(n + '_perf' for n in OPS)})")
+    if current is not None and OPS[name] != current:
+        raise ImportFailed(source.name, number, f"a second collective ({name}_perf after {current}): one "
+                           "nccl-tests run per file")
+    return OPS[name]
+
+
+def _from_option(collective: str | None, source: Source) -> str | None:
+    if collective is None:
+        return None
+    name = collective.removesuffix("_perf")
+    if name not in OPS and name not in OPS.values():
+        raise ImportFailed(source.name, None, f"--collective {collective!r} is not one of {', '.join(OPS)}")
+    return OPS.get(name, name)
+
+
+def _is_header(line: str) -> bool:
+    words = line.lstrip("#").split()
+    return words[:4] == ["size", "count", "type", "redop"]
+
+
+def _header(line: str, number: int, source: Source) -> _Table:
+    columns = line.lstrip("#").split()
+    blocks = [i for i, c in enumerate(columns) if c == "time"]
+    if len(blocks) != 2 or any(("algbw" not in columns[b:]) for b in blocks):
+        raise ImportFailed(source.name, number, "a table header without out-of-place and in-place "
+                           "time/algbw/busbw columns")
+    return _Table(columns=columns, line=number, blocks=blocks)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.rstrip("*"))
+    except ValueError:
+        return None
+
+
+def _records(op: str, tokens: list[str], number: int, table: _Table, world: int | None, source: Source,
+             tool: Tool, host: str | None) -> list[Measurement]:
+    cols = table.columns
+    size, count = int(tokens[0]), int(tokens[1])
+    root = tokens[cols.index("root")] if "root" in cols else None
+    out = []
+    for in_place, start in zip((False, True), table.blocks):
+        end = table.blocks[1] if start == table.blocks[0] else len(cols)
+        block = {cols[i]: tokens[i] for i in range(start, end)}
+        time_us = _number(block["time"])
+        wrong_name = "#wrong" if "#wrong" in block else "error" if "error" in block else None
+        wrong = block.get(wrong_name) if wrong_name else None
+        params: dict[str, Any] = {"bytes": size}
+        if world is not None:
+            params["world_size"] = world
+        if in_place != IN_PLACE[op]:
+            params["placement"] = "in-place" if in_place else "out-of-place"
+        printed = {"time_us": time_us, "algbw_gbs": _number(block["algbw"]),
+                   "busbw_gbs": _number(block.get("busbw", "N/A")), wrong_name or "check": wrong}
+        factor = busbw_factor(op, world) if world else None
+        rate = size / (time_us * 1e-6) if time_us else None
+        busbw = rate * factor if rate is not None and factor is not None else (
+            printed["busbw_gbs"] * 1e9 if printed["busbw_gbs"] is not None else None)
+        status, reason = _status(wrong_name, wrong, rate)
+        extra = {
+            "imported": provenance(source, tool, number), "printed": printed, "count": count,
+            "type": tokens[2], "redop": tokens[3], "root": root, "in_place": in_place, "world_size": world,
+            "busbw_formula": FORMULAS[op],
+        }
+        out.append(Measurement(
+            key=case_key("collectives", op, params), benchmark="collectives", variant=op, precision=None,
+            params=params, device_index=None, status=status, reason=reason, unit="byte",
+            convention=convention(op, TIMING) + ("" if factor else "; n not printed, so busbw is the printed one"),
+            work_per_call=float(size), rate=rate if status != "skipped" else None, host=host, rank=0,
+            stats=printed_stats(rate) if rate else None,
+            busbw=busbw if status != "skipped" else None, busbw_factor=factor, extra=extra,
+        ))
+    return out
+
+
+def _status(wrong_name: str | None, wrong: str | None, rate: float | None) -> tuple[str, str | None]:
+    if rate is None:
+        return "skipped", "nccl-tests printed no time for this size"
+    if wrong_name == "#wrong" and wrong not in (None, "N/A") and (_number(wrong) or 0) > 0:
+        return "error", f"nccl-tests counted {wrong} wrong values (#wrong) in its correctness check"
+    if wrong_name == "error" and wrong is not None and wrong.endswith("*"):
+        return "error", f"nccl-tests' error {wrong} exceeds its threshold (marked with an asterisk)"
+    return "ok", None
+
+
+def _devices(ranks: list[tuple[int, str, int, str, str]]) -> tuple[DeviceInfo, ...]:
+    seen: dict[tuple[str, int], DeviceInfo] = {}
+    for _, host, index, bus, name in sorted(ranks):
+        if (host, index) not in seen:
+            seen[(host, index)] = device(index, name, host, TOOL, pci_bus_id=bus or None)
+    return tuple(seen.values())

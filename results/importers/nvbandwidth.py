@@ -1,0 +1,516 @@
+"""nvbandwidth runs (text output, and `-j` JSON) -> hostlink, p2p, memory and nvbandwidth records.
+
+Read from the text (versions 0.2 to 0.10 print the same shapes): the version lines, CUDA runtime
+and driver versions, the device list (`Device 0: NAME (bus id)`, multi-node `Process ...`), each
+testcase (`Running NAME.` / `Waiving NAME.`), its matrices (description line, column header, one
+row per source with `N/A` for pairs not measured), `SUM NAME[_sub] VALUE` and
+`COEFFICIENT_OF_VARIATION` lines. From JSON: the same facts from the `nvbandwidth` object.
+
+Mapping (each record's `convention` says what nvbandwidth counted; GB = 1e9 B; a figure is the
+median of nvbandwidth's samples, 3 by default):
+- host_to_device_memcpy_ce / device_to_host_memcpy_ce -> hostlink/h2d_pinned, hostlink/d2h_pinned per GPU;
+- host_to_device_ / device_to_host_bidirectional_memcpy_ce (one direction measured while the other
+  runs) stay under their names, and their sum per GPU is hostlink/bidirectional_pinned;
+- device_to_device_memcpy_write_ce / _read_ce -> p2p/unidirectional / p2p/unidirectional_read per pair;
+- device_to_device_bidirectional_memcpy_write_ce / _read_ce -> p2p/bidirectional / _read per pair:
+  the `Total` matrix where printed (0.6+), else the two directions' cells added;
+- device_local_copy -> memory/copy with rate = 2 x the printed figure (nvbandwidth counts the copied
+  bytes once; tppbench's memory/copy counts bytes read + bytes written);
+- every other bandwidth testcase -> nvbandwidth/<testcase> per GPU or per pair; latency testcases
+  (ns, not a rate) are listed as not imported;
+- p2p/aggregate_io per GPU (what `check` reads as the measured 2022 I/O): the largest of the GPU's
+  measured peer figures -- all peers at once (all_to_one/one_to_all inbound + outbound), the best
+  single pair both ways, the best single pair one way. Each is a lower bound of the GPU's aggregate
+  bidirectional peer I/O; they are not added, because pairs measured one at a time share the same
+  links (NVSwitch, PCIe). The host link is kept beside it, not added (nvbandwidth does not print
+  which links peer and host traffic share), so the record carries `host_link_missing`: a lower bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from results.importers.source import (ImportFailed, Imported, Skipped, Source, Tool, device,
+                                      imported_run, printed_stats, provenance, unknown_devices)
+from results.keys import case_key
+from results.schema import DeviceInfo, Measurement, RunResult
+
+TOOL = "nvbandwidth"
+GB = 1e9
+MEDIAN = "nvbandwidth reports the median of its samples (3 by default; the mean with -m); GB = 1e9 B"
+HOSTLINK = {"host_to_device_memcpy_ce": "h2d_pinned", "device_to_host_memcpy_ce": "d2h_pinned"}
+P2P = {"device_to_device_memcpy_write_ce": "unidirectional", "device_to_device_memcpy_read_ce": "unidirectional_read",
+       "device_to_device_bidirectional_memcpy_write_ce": "bidirectional",
+       "device_to_device_bidirectional_memcpy_read_ce": "bidirectional_read"}
+HOST_BIDIRECTIONAL = ("host_to_device_bidirectional_memcpy_ce", "device_to_host_bidirectional_memcpy_ce")
+AGGREGATE_CONVENTION = (
+    "largest measured peer figure of this GPU, each a lower bound of its aggregate bidirectional peer I/O: "
+    "all peers at once (nvbandwidth all_to_one/one_to_all: total inbound + total outbound, two runs), the best "
+    "single pair both ways, the best single pair one way; pairs measured one at a time share links, so they "
+    "are not added; the host link is not added either (nvbandwidth does not print which links are shared)")
+
+_VERSION = re.compile(r"^nvbandwidth Version:\s*(\S+)")
+_GIT = re.compile(r"^Built from Git version:\s*(\S*)")
+_RUNTIME = re.compile(r"^CUDA Runtime Version:\s*(.+)$")
+_CUDA_DRIVER = re.compile(r"^CUDA Driver Version(?: \(API\))?:\s*(.+)$")
+_DRIVER = re.compile(r"^Driver Version:\s*(.+)$")
+_DEVICE = re.compile(r"^Device (\d+):\s*(.+?)(?:\s+\(([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\.\d)?)\))?\s*$")
+_PROCESS = re.compile(r"^Process (\d+) \((\S+)\): device (\d+):\s*(.+?)(?:\s+\(([0-9a-fA-F:.]+)\))?\s*$")
+_RUNNING = re.compile(r"^Running (\w+)\.$")
+_WAIVING = re.compile(r"^Waiving (\w+)\.$")
+_STATUS = re.compile(r"^(Waived|Error|Not Found):\s*(.*)$")
+_SUM = re.compile(r"^SUM (\w+) ([-\d.eE+]+)$")
+_CV = re.compile(r"^COEFFICIENT_OF_VARIATION (\w+) ([-\d.eE+]+)$")
+_COLUMNS = re.compile(r"^\s*0(?:\s+\d+)*\s*$")
+_NOISE = re.compile(r"^(NOTE:|Additional system-specific|Performance can vary|The reported results|"
+                    r"nvbandwidth CLI|#{5,})")
+START = re.compile(r"^nvbandwidth Version:|\"nvbandwidth\"\s*:")  # where a run's output begins
+_MARKERS = ("nvbandwidth Version:", "Built from Git version:", "Running host_to_device", "Running device_to_", "memcpy CE ", "memcpy SM ",
+            "SUM device_to_", "SUM host_to_", '"nvbandwidth"')
+
+
+def detect(text: str) -> bool:
+    head = text[:200_000]
+    return sum(marker in head for marker in _MARKERS) >= 2 or (
+        '"nvbandwidth"' in head and '"testcases"' in head)
+
+
+@dataclass
+class Matrix:
+    description: str
+    columns: int
+    rows: list[list[float | None]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    sub: str | None = None  # read1 / read2 / total ... from the SUM line or the description
+
+    def expected_rows(self) -> int:
+        return 1 if ("CPU(row)" in self.description or "All G" in self.description
+                     or "local" in self.description) else self.columns
+
+
+@dataclass
+class Testcase:
+    name: str
+    line: int
+    status: str = "Passed"
+    message: str | None = None
+    matrices: list[Matrix] = field(default_factory=list)
+    sums: dict[str, float] = field(default_factory=dict)
+    buffer_bytes: int | None = None
+
+
+@dataclass
+class _Header:
+    version: str | None = None
+    git: str | None = None
+    runtime: str | None = None
+    cuda_driver: str | None = None
+    driver: str | None = None
+    hostname: str | None = None
+    devices: list[DeviceInfo] = field(default_factory=list)
+
+
+def parse(source: Source, collective: str | None = None) -> Imported:
+    stripped = source.text.lstrip()
+    if stripped.startswith("{") or '"nvbandwidth"' in source.text[:4000] and "{" in source.text[:4000]:
+        header, cases, skipped = _parse_json(source)
+        form = "json"
+    else:
+        header, cases, skipped = _parse_text(source)
+        form = "text"
+    if not cases:
+        raise ImportFailed(source.name, source.first_text_line(), "no nvbandwidth testcase in the file")
+    tool = Tool(TOOL, header.version, {"format": form, "git_version": header.git,
+                                       "cuda_runtime": header.runtime, "cuda_driver": header.cuda_driver})
+    host = source.host or header.hostname
+    records: list[Measurement] = []
+    not_imported: list[dict[str, Any]] = []
+    for case in cases:
+        records.extend(_records(case, source, tool, host, not_imported))
+    records.extend(_host_bidirectional(records, source, tool, host))
+    records.extend(_aggregates(records, source, tool, host))
+    if not records:
+        raise ImportFailed(source.name, cases[0].line, "no bandwidth figure in the file "
+                           f"(testcases: {', '.join(c.name for c in cases)})")
+    stopped = [c for c in cases if c.status == "Error" and not c.matrices]
+    tool.details["not_imported"] = not_imported
+    run = imported_run(
+        source, tool, host=host, suites=dict.fromkeys(m.benchmark for m in records),
+        hosts=[d.host for d in header.devices if d.host], complete=not stopped,
+        incomplete_reason=(f"{stopped[0].name} printed no result ({stopped[0].message})" if stopped else None),
+        skipped=skipped, driver=header.driver, cuda=header.runtime,
+    )
+    devices = tuple(header.devices if host is None else [_with_host(d, host) for d in header.devices])
+    if not devices:
+        devices = unknown_devices([m.device_index for m in records if m.device_index is not None], source, TOOL)
+    return Imported(RunResult(run=run, devices=devices, measurements=tuple(records)), tuple(skipped))
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _parse_text(source: Source) -> tuple[_Header, list[Testcase], list[Skipped]]:
+    lines = source.lines()
+    last = source.last_text_line()
+    header = _Header()
+    cases: list[Testcase] = []
+    skipped: list[Skipped] = []
+    matrix: Matrix | None = None
+    pending: str | None = None
+    seen = False
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        case = cases[-1] if cases else None
+        if matrix is not None and len(matrix.rows) < matrix.expected_rows():
+            row = _row(line, matrix.columns)
+            if row is not None and row[0] == len(matrix.rows):
+                matrix.rows.append(row[1])
+                matrix.lines.append(number)
+                continue
+            if number == last:
+                raise ImportFailed(source.name, number, "truncated: the file ends inside a matrix")
+            skipped.append(Skipped(number, line, f"not row {len(matrix.rows)} of the matrix above"))
+            if row is None and not _looks_like_row(line):
+                matrix = None  # something else started: this line is read again below
+            else:
+                continue
+        if m := _VERSION.match(line):
+            header.version, seen = m.group(1), True
+        elif m := _GIT.match(line):
+            header.git = m.group(1)
+        elif m := _RUNTIME.match(line):
+            header.runtime = m.group(1).strip()
+        elif m := _CUDA_DRIVER.match(line):
+            header.cuda_driver = m.group(1).strip()
+        elif m := _DRIVER.match(line):
+            header.driver = m.group(1).strip()
+        elif m := _DEVICE.match(line):
+            header.devices.append(device(int(m.group(1)), m.group(2), None, TOOL, pci_bus_id=m.group(3)))
+        elif m := _PROCESS.match(line):
+            header.devices.append(device(int(m.group(3)), m.group(4), m.group(2), TOOL, pci_bus_id=m.group(5)))
+        elif m := _RUNNING.match(line):
+            cases.append(Testcase(m.group(1), number))
+            matrix, pending, seen = None, None, True
+        elif m := _WAIVING.match(line):
+            cases.append(Testcase(m.group(1), number, status="Waived", message="waived by nvbandwidth"))
+            matrix, pending, seen = None, None, True
+        elif (m := _STATUS.match(line)) and case is not None:
+            case.status, case.message = m.group(1), m.group(2) or None
+        elif (m := _SUM.match(line)) and case is not None:
+            if not case.name:
+                case.name = m.group(1)
+            case.sums[m.group(1)] = float(m.group(2))
+            sub = m.group(1)[len(case.name) + 1:] if m.group(1).startswith(case.name + "_") else None
+            if sub and case.matrices and case.matrices[-1].sub is None:
+                case.matrices[-1].sub = sub.lower()
+            matrix = None
+        elif _CV.match(line) and case is not None:
+            continue
+        elif _COLUMNS.match(line) and case is not None and pending is not None:
+            matrix = Matrix(pending, len(line.split()))
+            if re.search(r"\bTotal\b", pending):
+                matrix.sub = "total"
+            case.matrices.append(matrix)
+            pending = None
+        elif seen and not _NOISE.match(line) and _is_description(line) and not _looks_like_row(line):
+            if case is None or (case.name == "" and case.matrices):
+                cases.append(Testcase("", number))  # the "Running NAME." line is missing: named by SUM
+            pending, matrix = line, None
+        elif _NOISE.match(line) or not seen:
+            continue
+        elif case is not None and case.status == "Passed" and not case.matrices:
+            case.status = "Error"
+            case.message = (case.message + " " if case.message else "") + line
+        else:
+            skipped.append(Skipped(number, line, "not a line nvbandwidth prints"))
+    if matrix is not None and len(matrix.rows) < matrix.expected_rows():
+        raise ImportFailed(source.name, last, f"truncated: the matrix has {len(matrix.rows)} of "
+                           f"{matrix.expected_rows()} rows")
+    if cases and cases[-1].status == "Passed" and not cases[-1].matrices and cases[-1].line == last:
+        raise ImportFailed(source.name, last, f"truncated: {cases[-1].name} started but printed nothing")
+    return header, cases, skipped
+
+
+def _is_description(line: str) -> bool:
+    return bool(re.search(r"\((GB/s|ns)\)\s*$", line)) or "bandwidth" in line or "latency" in line.lower()
+
+
+def _row(line: str, columns: int) -> tuple[int, list[float | None]] | None:
+    words = line.split()
+    if len(words) != columns + 1 or not words[0].isdigit():
+        return None
+    cells: list[float | None] = []
+    for word in words[1:]:
+        if word == "N/A":
+            cells.append(None)
+            continue
+        try:
+            cells.append(float(word))
+        except ValueError:
+            return None
+    return int(words[0]), cells
+
+
+def _looks_like_row(line: str) -> bool:
+    words = line.split()
+    return bool(words) and words[0].isdigit()
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _parse_json(source: Source) -> tuple[_Header, list[Testcase], list[Skipped]]:
+    lines = source.lines()
+    first = next((i for i, text in enumerate(lines) if text.lstrip().startswith("{")), None)
+    if first is None:
+        raise ImportFailed(source.name, 1, "no JSON object in the file")
+    closing = max(i for i, text in enumerate(lines) if text.rstrip().endswith("}"))
+    skipped = [Skipped(i + 1, text, "outside nvbandwidth's JSON object") for i, text in enumerate(lines)
+               if text.strip() and (i < first or i > closing)]
+    body = "\n".join(lines[first:closing + 1])
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ImportFailed(source.name, first + exc.lineno, f"not valid JSON (truncated?): {exc.msg}") from None
+    root = data.get("nvbandwidth") if isinstance(data, dict) else None
+    if not isinstance(root, dict) or not isinstance(root.get("testcases", []), list):
+        raise ImportFailed(source.name, first + 1, "JSON without an 'nvbandwidth' object holding 'testcases'")
+    header = _Header(version=_text(root.get("version")), git=_text(root.get("git_version")),
+                     runtime=_text(root.get("CUDA Runtime Version")), driver=_text(root.get("Driver Version")),
+                     hostname=_text(root.get("hostname")))
+    for entry in root.get("GPU Device list", []) or []:
+        if m := _DEVICE.match(f"Device {entry}" if not str(entry).startswith("Device") else str(entry)):
+            header.devices.append(device(int(m.group(1)), m.group(2), header.hostname, TOOL, pci_bus_id=m.group(3)))
+    name_lines = [i for i, text in enumerate(lines, start=1) if '"name"' in text and first < i <= closing + 1]
+    cases = []
+    for position, raw in enumerate(root.get("testcases", [])):
+        line = name_lines[position] if position < len(name_lines) else first + 1
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            skipped.append(Skipped(line, str(raw)[:200], "a testcase without a name"))
+            continue
+        case = Testcase(raw["name"], line, status=str(raw.get("status") or "Passed"),
+                        message=_text(raw.get("error")), buffer_bytes=_int(raw.get("bufferSize")))
+        matrix_raw = raw.get("bandwidth_matrix")
+        if isinstance(matrix_raw, list) and matrix_raw:
+            description = str(raw.get("bandwidth_description", "")).strip()
+            matrix = Matrix(description, len(matrix_raw[0]) if isinstance(matrix_raw[0], list) else 0)
+            for r, row in enumerate(matrix_raw):
+                cells = [_cell(c) for c in row] if isinstance(row, list) else None
+                if cells is None or any(c is _BAD for c in cells):
+                    skipped.append(Skipped(line, str(row)[:200], f"{case.name}: row {r} is not a list of numbers"))
+                    continue
+                matrix.rows.append(cells)
+                matrix.lines.append(line)
+            case.matrices.append(matrix)
+        if isinstance(raw.get("sum"), (int, float)):
+            case.sums[case.name] = float(raw["sum"])
+        cases.append(case)
+    return header, cases, skipped
+
+
+_BAD = object()
+
+
+def _cell(value: Any) -> Any:
+    if value in ("N/A", None):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return _BAD
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _records(case: Testcase, source: Source, tool: Tool, host: str | None,
+             not_imported: list[dict[str, Any]]) -> list[Measurement]:
+    if case.status != "Passed" or not case.matrices:
+        status = "skipped" if case.status in ("Waived", "Not Found") else "error"
+        why = case.message or f"nvbandwidth: {case.status}"
+        if case.status == "Passed":
+            status, why = "error", "the testcase printed no result (the run stopped here)"
+        return [_record(case, "nvbandwidth", case.name, {}, None, None, source, tool, host, case.line,
+                        f"nvbandwidth {case.name}", status=status, reason=why)]
+    if any("(ns)" in m.description or "latency" in m.description.lower() for m in case.matrices):
+        not_imported.append({"testcase": case.name, "line": case.line, "why": "a latency (ns), not a rate"})
+        return []
+    if case.name in P2P and "bidirectional" in case.name:
+        return _pairs_bidirectional(case, source, tool, host)
+    out = []
+    for matrix in case.matrices:
+        for figure in _figures(matrix):
+            index, params, value, line = figure
+            what = f"nvbandwidth {case.name} ({matrix.description}): {MEDIAN}"
+            if case.name in HOSTLINK:
+                out.append(_record(case, "hostlink", HOSTLINK[case.name], _bytes(case), index, value, source, tool,
+                                   host, line, f"{what}; bytes copied once per direction (copy engine, pinned host buffer)"))
+            elif case.name in P2P and "src" in params:
+                out.append(_record(case, "p2p", P2P[case.name], {**params, **_bytes(case)}, params["src"], value,
+                                   source, tool, host, line, f"{what}; bytes copied src->dst once (copy engine)"))
+            elif case.name == "device_local_copy":
+                out.append(_record(case, "memory", "copy", _bytes(case), index, 2 * value, source, tool, host, line,
+                                   f"{what}; nvbandwidth counts the copied bytes once, the rate here is 2 x its "
+                                   "figure: bytes read + bytes written (tppbench's memory/copy)",
+                                   printed=value))
+            else:
+                variant = case.name + (f"_{matrix.sub}" if matrix.sub else "")
+                out.append(_record(case, "nvbandwidth", variant, params, index, value, source, tool, host, line, what))
+    return out
+
+
+def _figures(matrix: Matrix) -> Iterable[tuple[int | None, dict[str, int], float, int]]:
+    """(device index, params, GB/s, line) per printed cell; pairs read with the printed arrow."""
+    single_row = matrix.expected_rows() == 1
+    reverse = "<-" in matrix.description and "<->" not in matrix.description
+    for r, row in enumerate(matrix.rows):
+        for c, value in enumerate(row):
+            if value is None:
+                continue
+            if single_row:
+                yield c, {"gpu": c}, value, matrix.lines[r]
+            else:
+                src, dst = (c, r) if reverse else (r, c)
+                yield src, {"src": src, "dst": dst}, value, matrix.lines[r]
+
+
+def _pairs_bidirectional(case: Testcase, source: Source, tool: Tool, host: str | None) -> list[Measurement]:
+    """One p2p record per unordered pair: the Total matrix's cell, or both directions' cells added."""
+    total = next((m for m in case.matrices if m.sub == "total"), None)
+    single = case.matrices[0] if total is None and len(case.matrices) == 1 else None
+    out = []
+    source_matrix = total or single
+    if source_matrix is None:
+        return out
+    n = len(source_matrix.rows)
+    for i in range(n):
+        for j in range(i + 1, min(n, len(source_matrix.rows[i]))):
+            if total is not None:
+                value = total.rows[i][j]
+                how = "nvbandwidth's Total matrix: both directions at once, summed by nvbandwidth"
+            else:
+                a, b = single.rows[i][j], single.rows[j][i]
+                value = None if a is None or b is None else a + b
+                how = ("the two directions' cells added: each measured while the opposite copy ran "
+                       "(nvbandwidth's measured stream; two runs)")
+            if value is None:
+                continue
+            out.append(_record(case, "p2p", P2P[case.name], {"src": i, "dst": j, **_bytes(case)}, i, value, source,
+                               tool, host, source_matrix.lines[i],
+                               f"nvbandwidth {case.name}: sum of both directions between the pair, {how}; {MEDIAN}"))
+    return out
+
+
+def _host_bidirectional(records: list[Measurement], source: Source, tool: Tool,
+                        host: str | None) -> list[Measurement]:
+    """hostlink/bidirectional_pinned per GPU: h2d measured under d2h load + d2h measured under h2d load."""
+    parts: dict[int, dict[str, Measurement]] = {}
+    for m in records:
+        if m.benchmark == "nvbandwidth" and m.variant in HOST_BIDIRECTIONAL and m.status == "ok":
+            parts.setdefault(m.device_index, {})[m.variant] = m
+    out = []
+    for gpu, found in sorted(parts.items()):
+        if len(found) < 2:
+            continue
+        h2d, d2h = found[HOST_BIDIRECTIONAL[0]], found[HOST_BIDIRECTIONAL[1]]
+        out.append(_derived("hostlink", "bidirectional_pinned", {}, gpu, h2d.rate + d2h.rate, source, tool, host,
+                            h2d.extra["imported"]["line"],
+                            "sum of both directions: nvbandwidth host_to_device_bidirectional_memcpy_ce (h2d measured "
+                            "while a d2h copy ran) + device_to_host_bidirectional_memcpy_ce (the reverse), two runs; "
+                            + MEDIAN, {"h2d_under_load": h2d.rate, "d2h_under_load": d2h.rate}))
+    return out
+
+
+def _aggregates(records: list[Measurement], source: Source, tool: Tool, host: str | None) -> list[Measurement]:
+    inbound: dict[int, float] = {}
+    outbound: dict[int, float] = {}
+    pair_both: dict[int, float] = {}
+    pair_one: dict[int, float] = {}
+    host_link: dict[int, float] = {}
+    first_line: dict[int, int] = {}
+    for m in records:
+        if m.status != "ok" or m.rate is None:
+            continue
+        line = m.extra["imported"]["line"]
+        if m.benchmark == "p2p":
+            target = pair_both if m.variant.startswith("bidirectional") else pair_one
+            for gpu in (m.params["src"], m.params["dst"]):
+                target[gpu] = max(target.get(gpu, 0.0), m.rate)
+                first_line.setdefault(gpu, line)
+        elif m.benchmark == "nvbandwidth" and "gpu" in m.params:
+            gpu = m.params["gpu"]
+            description = m.extra.get("description", "")
+            if "All G" not in description:
+                continue
+            into_gpu = ("-> GPU(column)" in description) or ("GPU(column) <-" in description)
+            target = inbound if into_gpu else outbound
+            target[gpu] = max(target.get(gpu, 0.0), m.rate)
+            first_line.setdefault(gpu, line)
+        elif m.benchmark == "hostlink" and m.variant == "bidirectional_pinned":
+            host_link[m.device_index] = m.rate
+    out = []
+    for gpu in sorted(first_line):
+        candidates = {
+            "all_peers_at_once_in_plus_out": (inbound[gpu] + outbound[gpu]) if gpu in inbound and gpu in outbound else None,
+            "best_pair_both_directions": pair_both.get(gpu),
+            "best_pair_one_direction": pair_one.get(gpu),
+        }
+        known = {k: v for k, v in candidates.items() if v is not None}
+        if not known:
+            continue
+        chosen = max(known, key=known.get)
+        record = _derived("p2p", "aggregate_io", {"device": gpu}, gpu, known[chosen], source, tool, host, first_line[gpu],
+                          AGGREGATE_CONVENTION, {"candidates": candidates, "chosen": chosen,
+                                                 "hostlink_bidirectional": host_link.get(gpu),
+                                                 "hostlink_not_added": "nvbandwidth does not print which links peer "
+                                                                       "and host traffic share"})
+        out.append(dataclasses.replace(record, flags=("host_link_missing",)))
+    return out
+
+
+def _bytes(case: Testcase) -> dict[str, int]:
+    return {"bytes": case.buffer_bytes} if case.buffer_bytes else {}
+
+
+def _record(case: Testcase, benchmark: str, variant: str, params: dict[str, Any], index: int | None,
+            gbs: float | None, source: Source, tool: Tool, host: str | None, line: int, convention: str, *,
+            status: str = "ok", reason: str | None = None, printed: float | None = None) -> Measurement:
+    description = case.matrices[0].description if case.matrices else None
+    extra = {"imported": provenance(source, tool, line), "testcase": case.name, "description": description,
+             "printed_gbs": printed if printed is not None else gbs, "sums_gbs": dict(case.sums)}
+    if status == "ok" and not gbs:
+        status, reason = "error", f"nvbandwidth printed {gbs} GB/s"
+    return Measurement(
+        key=case_key(benchmark, variant, params), benchmark=benchmark, variant=variant, precision=None,
+        params=params, device_index=index, status=status, reason=reason, unit="byte", convention=convention,
+        work_per_call=float(case.buffer_bytes or 0), rate=gbs * GB if gbs is not None and status == "ok" else None,
+        stats=printed_stats(gbs * GB) if gbs and status == "ok" else None, host=host, extra=extra,
+    )
+
+
+def _derived(benchmark: str, variant: str, params: dict[str, Any], gpu: int, rate: float, source: Source,
+             tool: Tool, host: str | None, line: int, convention: str, parts: dict[str, Any]) -> Measurement:
+    return Measurement(
+        key=case_key(benchmark, variant, params), benchmark=benchmark, variant=variant, precision=None,
+        params=params, device_index=gpu, status="ok", reason=None, unit="byte", convention=convention,
+        work_per_call=0.0, rate=rate, host=host,
+        extra={"imported": provenance(source, tool, line), "derived_from": parts},
+    )
+
+
+def _with_host(d: DeviceInfo, host: str) -> DeviceInfo:
+    return d if d.host else dataclasses.replace(d, host=host)
