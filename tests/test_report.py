@@ -18,6 +18,7 @@ import synth  # noqa: E402
 from bench.cli import main  # noqa: E402
 from results import report, store  # noqa: E402
 from results.render import html as html_render  # noqa: E402
+from results.render import markdown  # noqa: E402
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -225,3 +226,44 @@ def test_dollar_signs_and_control_characters_do_not_break_figures():
         report.MapPoint("$unbalanced", 2000.0, None, "measured"),
     ])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- the 2026 map, history strips, above_peak
+
+
+def test_the_2026_band_comes_from_the_rule_data():
+    (band,), source = report.map_bands()
+    assert (band.tpp_min, band.tpp_max, band.dram_min_gbs, band.dram_max_gbs) == (0.0, 21000.0, 0.0, 6500.0)
+    assert "us-2026-01" in source and "91 FR 1684" in source
+    assert band.contains(15832, 4800) and not band.contains(36000, 4000) and not band.contains(15832, 6500)
+
+
+def test_band_points_and_history_strips_with_real_verdicts(files):
+    import datetime
+
+    data = report.build(files, as_of=datetime.date(2026, 1, 15))
+    subject_points = [p for p in data.band_points if p.kind != "catalog"]
+    h20 = next(p for p in subject_points if p.label == f"{synth.H20} (peak-declared)")
+    assert (h20.tpp, h20.dram_gbs, h20.inside) == (2368.0, 4000.0, ("case-by-case review band (China/Macau)",))
+    catalog = {p.label: p for p in data.band_points if p.kind == "catalog"}
+    assert catalog["NVIDIA H200 SXM 141GB"].inside and not catalog["NVIDIA B300"].inside
+    assert catalog["NVIDIA B200 (HGX, about 1,000 W)"].dram_range == (7700.0, 8000.0)
+    assert len(data.histories) == len(data.subjects) == 3
+    strip = next(h for h in data.histories if synth.H20 in h.label)
+    assert strip.regimes == ("us-2022-10", "us-2023-10", "us-2026-01") and strip.dates[0] == "2022-10-07"
+    row_2023 = strip.cells[1]
+    assert row_2023[strip.dates.index("2023-11-17")] == "not~" and strip.classes[2][-1] == "inside"
+    assert any(d == "2023-11-17" and "TPP 2,368 < 2,400" in t for d, t in strip.changes)
+    text = markdown.report(data)
+    assert "TPP versus DRAM bandwidth (2026 licence-review band)" in text and "Status through time of" in text
+
+
+def test_a_rate_above_peak_is_marked_in_the_report(tmp_path):
+    path = str(store.save(synth.h100_run(41, scale={"bf16": 3.0}), tmp_path))
+    data = report.build([path])
+    bf16 = next(b for b in data.precision if b.precision == "bf16")
+    assert bf16.above_peak and bf16.percent_of_peak > 105
+    assert not next(b for b in data.precision if b.precision == "fp16").above_peak
+    section = "".join(html_render._precision_section(data, {"precision": b"not drawn here"}))
+    assert '<span class="above">above peak</span>' in section and "likely causes" in section
+    assert "ABOVE PEAK" in markdown.report(data)

@@ -158,12 +158,16 @@ def open_in_browser(html_path: Path, profile: Path, screenshot: Path) -> dict:
         time.sleep(0.5)  # let late console messages or requests arrive
         facts = tools.send("Runtime.evaluate", {"returnByValue": True, "expression": """(() => {
             const map = document.getElementById('tpp-pd-map');
+            const dramMap = document.getElementById('tpp-dram-map');
             const imgs = [...document.images];
             const verdicts = document.getElementById('verdict-table');
             return {
               title: document.title,
               scripts: document.querySelectorAll('script').length,
               mapLoaded: !!map && map.complete && map.naturalWidth > 100,
+              dramMapLoaded: !!dramMap && dramMap.complete && dramMap.naturalWidth > 100,
+              historyStrips: document.querySelectorAll('table.strip').length,
+              stripCells: [...document.querySelectorAll('table.strip td[class]')].map(td => td.className),
               imagesDecoded: imgs.every(i => i.complete && i.naturalWidth > 0),
               images: imgs.length,
               verdictRows: verdicts ? verdicts.querySelectorAll('tbody tr').length : -1,
@@ -224,10 +228,18 @@ def test_no_request_other_than_the_file_itself(rendered):
 
 def test_map_and_verdict_table_are_shown(rendered):
     facts = rendered["facts"]
-    assert facts["mapLoaded"] and facts["imagesDecoded"] and facts["images"] >= 4  # map, peak, bw, p2p
+    assert facts["mapLoaded"] and facts["imagesDecoded"] and facts["images"] >= 5  # 2 maps, peak, bw, p2p
     assert facts["verdictRows"] > 0 and facts["nearRows"] >= 1  # the H20's 1.3 % margin
     assert facts["sections"] == ["map", "precision", "bandwidth", "verdicts", "telemetry"]
     assert "3A090.b.1" in facts["bodyText"] and "near limit" in facts["bodyText"]
+
+
+def test_the_2026_map_and_the_history_strips_are_shown(rendered):
+    facts = rendered["facts"]
+    assert facts["dramMapLoaded"]  # TPP x DRAM bandwidth with the 2026 band, decoded by the browser
+    assert facts["historyStrips"] == 3  # one strip per measured device (2 H100 + 1 H20)
+    assert {"s-controlled", "s-not_controlled", "s-inside", "s-none"} <= set(facts["stripCells"])
+    assert "TPP versus DRAM bandwidth" in facts["bodyText"] and "Status through time" in facts["bodyText"]
 
 
 def test_script_in_a_host_name_stays_inert(rendered):
