@@ -189,15 +189,18 @@ def _subject_band_points(subject: Subject, entry: Mapping[str, Any], bands: Sequ
 
 
 def _catalog_band_points(raw: Iterable[Mapping[str, Any]], bands: Sequence[Band]) -> tuple[BandPoint, ...]:
-    points = []
+    placed = {}
     for part in raw:
         tpp, dram = part.get("tpp"), part.get("memory_bandwidth_gbs")
-        if not isinstance(tpp, (int, float)) or not isinstance(dram, (int, float)) or tpp <= 0 or dram <= 0:
-            continue
+        if isinstance(tpp, (int, float)) and isinstance(dram, (int, float)) and tpp > 0 and dram > 0:
+            placed[part.get("id")] = (part, float(tpp), float(dram))
+    points = []
+    for part, tpp, dram in placed.values():
         rng = part.get("memory_bandwidth_gbs_range")
-        points.append(BandPoint(str(part.get("name") or part.get("id")), float(tpp), float(dram), "catalog",
-                                dram_range=tuple(rng) if rng else None,
-                                inside=_inside(bands, float(tpp), float(dram))))
+        parent = placed.get(part.get("variant_of"))
+        points.append(BandPoint(str(part.get("name") or part.get("id")), tpp, dram, "catalog",
+                                dram_range=tuple(rng) if rng else None, inside=_inside(bands, tpp, dram),
+                                cut_from=(parent[1], parent[2]) if parent else None))
     return tuple(points)
 
 

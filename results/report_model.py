@@ -51,6 +51,7 @@ class BandPoint:
     kind: str  # "catalog" | "peak-declared" | "peak-derived" | "measured"
     dram_range: tuple[float, float] | None = None
     inside: tuple[str, ...] = ()  # the bands the point falls in
+    cut_from: tuple[float, float] | None = None  # (TPP, DRAM GB/s) of the part this variant was cut from
 
 
 @dataclass(frozen=True)

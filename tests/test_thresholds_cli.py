@@ -334,3 +334,28 @@ def test_no_torch_import_in_thresholds_source():
     for path in (REPO / "thresholds").rglob("*.py"):
         text = path.read_text()
         assert "import torch" not in text and "from torch" not in text, path
+
+
+@pytest.mark.parametrize("part_id, line", [
+    ("rtx-5090-d", "TPP 6,704 -> 4,750 (-29.1%)"),            # AI TOPS 3,352 -> 2,375: under 4,800
+    ("rtx-5090-d-v2", "DRAM bandwidth 1,792 GB/s -> 1,344 GB/s (-25.0%)"),
+    ("gaudi2-hl225b", "I/O 664 GB/s -> 589 GB/s (-11.3%)"),  # 24 -> 21 Ethernet ports
+    ("a800-sxm", "I/O 664 GB/s -> 464 GB/s (-30.1%)"),       # NVLink 600 -> 400
+])
+def test_whatif_shows_what_was_cut_from_the_original_part(capsys, part_id, line):
+    assert main(["whatif", part_id]) == 0
+    out = capsys.readouterr().out
+    assert "What was cut: cut down from " in out and line in out
+
+
+def test_variant_of_must_name_another_catalog_part(tmp_path):
+    from thresholds.errors import DataFileError
+    from thresholds.load import PACKAGE_DIR, load_catalog
+
+    folder = tmp_path / "devices"
+    folder.mkdir()
+    text = (PACKAGE_DIR / "devices" / "01-nvidia.toml").read_text().replace(
+        'variant_of = "a100-sxm"', 'variant_of = "no-such-part"', 1)
+    (folder / "01-nvidia.toml").write_text(text)
+    with pytest.raises(DataFileError, match=r"part a800-sxm: variant_of: unknown part 'no-such-part'"):
+        load_catalog(folder)

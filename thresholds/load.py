@@ -238,6 +238,7 @@ def _part(t: Table, path: Path) -> Part:
     pci_source = t.string("pci_ids_source", bool(pci_ids))
     gaps = t.strings("gaps")
     notes = _notes(t, "notes")
+    variant_of = t.string("variant_of", False)
     part = Part(
         id=part_id, name=name, vendor=vendor,
         datacenter=_figure(t, "datacenter", "flag"),
@@ -248,7 +249,7 @@ def _part(t: Table, path: Path) -> Part:
         sm_count=_positive(t, "sm_count"),
         boost_clock_mhz=_positive(t, "boost_clock_mhz"),
         aliases=aliases, pci_ids=pci_ids, pci_ids_source=pci_source, gaps=gaps, notes=notes,
-        path=str(path),
+        path=str(path), variant_of=variant_of,
     )
     t.finish()
     return part
@@ -269,6 +270,10 @@ def _load_catalog_cached(folder: str) -> tuple[Part, ...]:
         t.finish()
     if not parts:
         raise DataFileError(folder, None, "no catalog parts ([[part]] in *.toml)")
+    for part in parts:
+        if part.variant_of is not None and (part.variant_of not in seen or part.variant_of == part.id):
+            raise DataFileError(part.path, f"part {part.id}: variant_of",
+                                f"unknown part {part.variant_of!r} (must be another catalog id)")
     return tuple(parts)
 
 

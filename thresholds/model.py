@@ -195,6 +195,7 @@ class Part:
     gaps: tuple[str, ...] = ()
     notes: tuple[Note, ...] = ()
     path: str = ""
+    variant_of: str | None = None  # the catalog part this one was cut down from (China variants)
 
 
 @dataclass(frozen=True)

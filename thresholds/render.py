@@ -263,6 +263,9 @@ def render_whatif(w: WhatIf) -> str:
     for h in w.headroom:
         if h.own_terms:
             out.append(f"  {LABELS[h.metric]} {h.comparator} {num(h.threshold)}: " + "; ".join(h.own_terms))
+    if w.cuts:
+        out.append("What was cut: " + w.cuts[0])
+        out.extend(f"  {line}" for line in w.cuts[1:])
     out.append("")
     peak = f"{num(w.peak_ops_per_s)} op/s ({w.peak_precision} dense peak)" if w.peak_ops_per_s else "unknown"
     out.append(f"Per device: peak {peak}; measured "

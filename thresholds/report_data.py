@@ -42,5 +42,6 @@ def catalog_points() -> list[dict]:
             if value_range is not None:
                 point[f"{key}_range"] = value_range
         point["datacenter"] = metrics.get("datacenter").value
+        point["variant_of"] = part.variant_of
         points.append(point)
     return points

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from thresholds.evaluate import evaluate
 from thresholds.model import Interval, MetricSet, MetricValue, RuleSet, Subject, Verdict
-from thresholds.text import LABELS, SUFFIX, num
+from thresholds.text import LABELS, SUFFIX, num, value_text
 
 SECONDS_PER_DAY = 86400.0
 METRIC_ORDER = ("tpp", "performance_density", "io_bidirectional_gbs", "memory_bandwidth_gbs")
@@ -50,6 +50,7 @@ class WhatIf:
     measured_source: str | None
     horizons: tuple[Horizon, ...]
     notes: tuple[str, ...]
+    cuts: tuple[str, ...] = ()  # what was cut from the part this one is a variant of, and by how much
 
 
 def _where(rule: RuleSet, label: str) -> str:
@@ -185,7 +186,31 @@ def what_if(subject: Subject, rules: tuple[RuleSet, ...], count: int, as_of: dat
         devices_to_reach=tuple(reach), peak_ops_per_s=peak, peak_precision=facts.peak_ops_precision,
         measured_ops_per_s=measured_ops, measured_precision=measured[1] if measured else None,
         measured_source=measured[2] if measured else None, horizons=tuple(horizons), notes=tuple(notes),
+        cuts=tuple(what_was_cut(subject)),
     )
+
+
+def what_was_cut(subject: Subject) -> list[str]:
+    """For a catalog variant (`variant_of`): its declared figures against the part it was cut from."""
+    from thresholds.metrics import declared_metrics
+    from thresholds.subjects import find_part
+
+    part = find_part(subject.part_id) if subject.part_id else None
+    parent = find_part(part.variant_of) if part is not None and part.variant_of else None
+    if parent is None or subject.primary is None:
+        return []
+    before, _ = declared_metrics(parent, f"catalog {parent.id}")
+    lines = [f"cut down from {parent.id} ({parent.name}):"]
+    for metric in METRIC_ORDER:
+        old, new = before.get(metric).value, subject.primary.get(metric).value
+        if not isinstance(old, Interval) or not isinstance(new, Interval):
+            lines.append(f"{LABELS[metric]}: {value_text(old)} -> {value_text(new)}")
+            continue
+        change = (new.central - old.central) / old.central * 100 if old.central else 0.0
+        word = "unchanged" if abs(change) < 0.05 else f"{change:+.1f}%"
+        lines.append(f"{LABELS[metric]} {value_text(old)}{SUFFIX.get(metric, '')} -> "
+                     f"{value_text(new)}{SUFFIX.get(metric, '')} ({word})")
+    return lines
 
 
 def _devices_to_reach(subject: Subject, rules: tuple[RuleSet, ...], measured_ops: float | None) -> list[str]:

@@ -295,6 +295,7 @@ def peer_heatmap(matrix: "PeerMatrix") -> bytes:
 # --------------------------------------------------------------------------- 1b. the 2026 map
 
 BAND_COLOUR = "#cfe3f7"
+CUT_COLOUR = "#b26a00"
 
 
 @_plain_text
@@ -350,9 +351,19 @@ def tpp_dram_map(bands: Sequence["Band"], points: Sequence["BandPoint"]) -> byte
         ax.scatter([dram], [tpp], s=22, color="#555555", zorder=5)
         name = _label(first.label, 30) + (f" +{len(same) - 1}" if len(same) > 1 else "")
         labeller.place(name, (dram, tpp), fontsize=6.5, color="#333333", zorder=6)
+    cuts = [p for p in catalog if p.cut_from is not None and p.cut_from != (p.tpp, p.dram_gbs)
+            and all(math.isfinite(v) and v > 0 for v in p.cut_from)]
+    for p in cuts:
+        ax.annotate("", xy=(p.dram_gbs, p.tpp), xytext=(p.cut_from[1], p.cut_from[0]), zorder=4,
+                    arrowprops=dict(arrowstyle="->", color=CUT_COLOUR, lw=0.9, shrinkA=3, shrinkB=3))
     handles, _ = ax.get_legend_handles_labels()
     handles.append(Patch(facecolor=BAND_COLOUR, edgecolor="#1f5fbf", ls="--",
                          label="2026 case-by-case review band (China/Macau)"))
+    if cuts:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color=CUT_COLOUR, lw=0.9, marker=">", markersize=4,
+                              label="cut-down variant (arrow from the original part)"))
     if catalog:
         handles.append(ax.scatter([], [], s=22, color="#555555", label="catalog part (datasheet)"))
     ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.9)
