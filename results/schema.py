@@ -113,9 +113,6 @@ class Measurement:
     # devices of this host measuring at the same time as this record, itself included (1: alone;
     # None: not known, e.g. files written before tppbench recorded it, or imported results)
     concurrent_devices: int | None = None
-    # devices of this host measuring at the same time as this record, itself included (1: alone;
-    # None: not known, e.g. files written before tppbench recorded it, or imported results)
-    concurrent_devices: int | None = None
 
 
 @dataclass(frozen=True)
@@ -296,7 +293,6 @@ _FLOAT_FIELDS = {
 _INT_FIELDS = {
     "n", "samples", "calls_per_sample", "warmup_calls", "world_size", "schema_version",
     "device_index", "rank", "index", "method_version", "throttle_reasons_mask", "threads",
-    "concurrent_devices",
     "concurrent_devices",
     "sm_count", "sm_clock_max_mhz", "sm_clock_app_mhz", "mem_clock_max_mhz", "mem_clock_app_mhz",
     "memory_total_bytes", "memory_bus_width_bits", "l2_cache_bytes", "pcie_gen_current",
