@@ -52,6 +52,7 @@ class RunOptions:
     min_bytes: int | None = None  # collectives size sweep (None: the mode's default)
     max_bytes: int | None = None
     step_factor: float | None = None
+    sequential: bool = False  # ranks of a node take turns for every per-device case (--sequential)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class PlannedDevice:
     backend: Backend
     info: DeviceInfo
     cases: tuple[tuple[Benchmark, Case], ...]
-    phase: str = "device"  # "device" | "host" | "group"
+    phase: str = "device"  # "concurrent" | "device" | "host" | "group"
     warm_up: bool = True
 
 
@@ -114,16 +115,43 @@ def host_gpus(options: RunOptions) -> tuple[int, ...]:
     return tuple(options.gpus) if options.gpus is not None else tuple(range(torch.cuda.device_count()))
 
 
+def measures_concurrently(options: RunOptions, session: distributed.Session | None) -> bool:
+    """Whether this rank measures its device at the same time as the node's other ranks (one rank
+    per GPU, or per CPU slice), rather than taking turns (--sequential, or a single process)."""
+    return session is not None and session.multi and not options.sequential
+
+
+def runs_concurrently(bench: Benchmark, case: Case) -> bool:
+    """Cases of families that share no resource between devices (matmul, device memory) and the
+    cases that exist to load every GPU at once (hostlink's h2d_pinned_all_gpus)."""
+    return bool(getattr(bench, "concurrent", False)) or concurrent_only(bench, case)
+
+
+def concurrent_only(bench: Benchmark, case: Case) -> bool:
+    return case.variant in getattr(bench, "concurrent_variants", ())
+
+
 def plan(options: RunOptions, session: distributed.Session | None = None) -> list[PlannedDevice]:
     known = families()
     scoped = {scope: [s for s in options.suites if scope_of(known[s]) == scope]
               for scope in ("device", "host", "group")}
+    concurrent = measures_concurrently(options, session)
     planned = []
     for index in device_indices(options, session):
+        if concurrent and scoped["device"] and index is None and session is not None:
+            bind_cpu_slice(session.local_rank, session.local_world_size)
         backend = make_backend(options.backend_kind, index or 0)
         info = probe_cpu_device() if index is None else probe_cuda_device(index)
         cases = tuple(select(scoped["device"], backend, options.mode, options.only)) if scoped["device"] else ()
-        planned.append(PlannedDevice(backend, info, cases))
+        if not concurrent:
+            planned.append(PlannedDevice(backend, info, tuple(c for c in cases if not concurrent_only(*c))))
+        elif scoped["device"]:  # every rank plans both items: the lockstep syncs need every rank
+            together = tuple(c for c in cases if runs_concurrently(*c))
+            turns = tuple(c for c in cases if not runs_concurrently(*c))
+            planned.append(PlannedDevice(backend, info, together, phase="concurrent"))
+            planned.append(PlannedDevice(backend, info, turns, phase="device", warm_up=not together))
+        else:
+            planned.append(PlannedDevice(backend, info, ()))
     first = planned[0]
     ctx = PlanContext(kind=options.backend_kind, mode=options.mode, gpus=host_gpus(options),
                       world_size=session.world_size if session else 1, min_bytes=options.min_bytes,
@@ -232,13 +260,15 @@ def execute(
 def _execute_phases(options, planned, session, measurements, on_start, on_done) -> None:
     multi = session is not None and session.multi
     has_device_phase = any(p.cases for p in planned if p.phase == "device")
-    if multi and has_device_phase and session.local_rank > 0:
-        session.wait_local("device-done", session.local_rank - 1)  # a node's ranks take turns
-    device_phase_open = multi and has_device_phase
+    turn = "not yet"  # per-device cases in turns: "not yet" -> "mine" (after the previous local rank) -> "done"
     for device in planned:
-        if device_phase_open and device.phase != "device":
+        if multi and has_device_phase and device.phase == "device" and turn == "not yet":
+            if session.local_rank > 0:
+                session.wait_local("device-done", session.local_rank - 1)  # a node's ranks take turns
+            turn = "mine"
+        if turn == "mine" and device.phase != "device":
             session.mark("device-done")
-            device_phase_open = False
+            turn = "done"
         if multi and device.phase == "host" and has_device_phase:  # p2p after every local GPU's turn
             session.wait_local("device-done", session.local_world_size - 1)
         if device.phase == "group" and session is not None:
@@ -246,21 +276,73 @@ def _execute_phases(options, planned, session, measurements, on_start, on_done) 
         if device.warm_up:
             with device.backend.selected():
                 warm_up_device(device.backend, options.mode)
+        steps = _lockstep(session, device) if device.phase == "concurrent" else None
         backends: dict[int, Backend] = {}
-        for bench, case in device.cases:
+        for i, (bench, case) in enumerate(device.cases):
+            if steps is not None:
+                steps(i)  # every rank starts case i together
             if session is not None:
                 session.progress(case.key)
             backend = _backend_for(device, case, options, backends)
             if on_start:
                 on_start(case, backend.device_index)
             measurement = run_case(bench, case, backend, device.info, options.mode)
+            measurement = dataclasses.replace(
+                measurement, concurrent_devices=_concurrent_devices(device, case, session))
+            if device.phase == "concurrent" and backend.kind == "cpu":
+                measurement = dataclasses.replace(measurement, extra={**measurement.extra, "cpu_set": own_cpu_set()})
             if session is not None and session.world_size > 1:
                 measurement = dataclasses.replace(measurement, rank=session.rank, host=session.host)
             measurements.append(measurement)
             if on_done:
                 on_done(measurement)
-    if device_phase_open:
+        if steps is not None:
+            steps(len(device.cases), last=True)
+    if turn == "mine":
         session.mark("device-done")
+
+
+def _lockstep(session: distributed.Session, device: PlannedDevice) -> Callable[..., None]:
+    """Syncs that start case i on every rank at once. Ranks may plan different numbers of cases
+    (shapes fitted to each GPU's free memory): every rank joins every step up to the largest count,
+    and a last step ends the phase together (so p2p never starts while a GPU still measures)."""
+    counts = [int(c) for c in session.sync("concurrent-plan", str(len(device.cases)))]
+    largest = max(counts)
+
+    def step(i: int, last: bool = False) -> None:
+        for j in range(i, largest + 1) if last else (i,):
+            session.sync(f"concurrent/{j}")
+    return step
+
+
+def _concurrent_devices(device: PlannedDevice, case: Case, session: distributed.Session | None) -> int:
+    """Devices of this host measuring while this case ran, itself included."""
+    local = session.local_world_size if session is not None else 1
+    if device.phase in ("concurrent", "group"):
+        return local
+    if device.phase == "host" and "dst" in case.params:
+        return 2  # a peer pair
+    return 1
+
+
+def bind_cpu_slice(local_rank: int, local_ranks: int) -> None:
+    """A CPU rank of a concurrent run is one slice of this host's CPUs (bench.placement.cpu_slice),
+    and torch's intra-op threads match it."""
+    import os
+
+    from bench.placement import cpu_slice
+
+    mine = cpu_slice(local_rank, local_ranks, sorted(os.sched_getaffinity(0)))
+    os.sched_setaffinity(0, mine)
+    torch.set_num_threads(len(mine))
+
+
+def own_cpu_set() -> str:
+    import os
+
+    from bench.placement import format_cpu_set
+
+    return format_cpu_set(sorted(os.sched_getaffinity(0)))
 
 
 def _agree_on_plan(session: distributed.Session, cases: Sequence[tuple[Benchmark, Case]]) -> None:

@@ -111,7 +111,7 @@ DEVICE_FUNCTIONS = (
     "nvmlDeviceGetCurrPcieLinkWidth", "nvmlDeviceGetMaxPcieLinkWidth",
     "nvmlDeviceGetNvLinkState", "nvmlDeviceGetNvLinkVersion", "nvmlDeviceGetPowerUsage",
     "nvmlDeviceGetTemperature", "nvmlDeviceGetCurrentClocksEventReasons",
-    "nvmlDeviceGetCurrentClocksThrottleReasons",
+    "nvmlDeviceGetCurrentClocksThrottleReasons", "nvmlDeviceGetCpuAffinity", "nvmlDeviceGetNumaNodeId",
 )
 MODULE_FUNCTIONS = (
     "nvmlInit", "nvmlShutdown", "nvmlSystemGetDriverVersion", "nvmlDeviceGetCount",
@@ -262,6 +262,8 @@ def h100_answers(**overrides: Any) -> dict[str, Any]:
         "nvmlDeviceGetTemperature": {NVML_TEMPERATURE_GPU: 41},
         "nvmlDeviceGetCurrentClocksEventReasons": 0,
         "nvmlDeviceGetCurrentClocksThrottleReasons": 0,
+        "nvmlDeviceGetCpuAffinity": [0xFF],  # CPUs 0-7 (64-bit words); socket 0 of a small node
+        "nvmlDeviceGetNumaNodeId": 0,
     }
     answers.update(overrides)
     return answers

@@ -80,8 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--step-factor", type=_step_factor, default=None, metavar="F",
                         help="collectives: multiply S by F between sizes (default per mode)")
     parser.add_argument("--nproc", type=_positive_int, default=None, metavar="N",
-                        help="collectives without torchrun: start N local ranks (default: one per selected "
-                             "GPU; 1 on the CPU)")
+                        help="without torchrun: start N local ranks (default: one per selected GPU; 1 on the "
+                             "CPU, where N ranks each measure one N-th of the CPUs at the same time)")
+    parser.add_argument("--sequential", action="store_true",
+                        help="measure GPUs one after another (default: matmul and device memory on every "
+                             "selected GPU at once, one process per GPU; host-link cases always take turns)")
     parser.set_defaults(handler=handle)
 
 
@@ -106,19 +109,21 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"--min-bytes {args.min_bytes} is larger than --max-bytes {args.max_bytes}")
     known = families()
     grouped = any(scope_of(known[name]) == "group" for name in args.suites)
+    per_device = any(scope_of(known[name]) == "device" for name in args.suites)
     if launch is not None and launch.launcher != "local" and args.nproc is not None:
         raise UsageError("--nproc starts local ranks without torchrun; under torchrun use --nproc-per-node")
     if launch is None:
         orchestrate.check_out_folder(args.out)  # before measuring: a bad --out must not cost the run
-    if launch is None and grouped:
+    if launch is None and (grouped or (per_device and not args.sequential)):
         nproc = orchestrate.local_rank_count(kind, args.gpus, args.nproc)
-        if nproc > 1:
+        if nproc > 1:  # one process per GPU (or CPU slice), measuring at once
             if sys.argv[1:2] != ["run"]:
                 raise UsageError("starting local ranks needs the command line (run `tppbench run ...`)")
             return distributed.launch_local(sys.argv[1:], nproc, args.timeout)
     options = RunOptions(backend_kind=kind, mode=args.mode, suites=args.suites, gpus=args.gpus,
                          only=args.only, label=args.label, argv=tuple(sys.argv), timeout_s=args.timeout,
-                         min_bytes=args.min_bytes, max_bytes=args.max_bytes, step_factor=args.step_factor)
+                         min_bytes=args.min_bytes, max_bytes=args.max_bytes, step_factor=args.step_factor,
+                         sequential=args.sequential)
     if launch is not None:  # a rank: SIGTERM is the session's (bench.distributed)
         return _measure_and_write(args, options, launch, lead, console, grouped, None)
     from bench.stop_signals import StopRequested, StopSignals, exit_code_for

@@ -27,11 +27,10 @@ from bench.distributed.failures import (
     Terminated,
     first_line,
 )
-from bench.distributed.launcher import _die_with_parent
+from bench.distributed.launcher import SIGTERM_GRACE_S, _die_with_parent
 
 DEFAULT_TIMEOUT_S = 300.0
 NCCL_TIMEOUT_MARGIN_S = 60.0  # NCCL's own watchdog fires this long after our deadline
-SIGTERM_GRACE_S = 10.0  # the watchdog's patience with a main thread that ignores SIGTERM
 
 _CURRENT: Session | None = None
 

@@ -6,17 +6,30 @@ sum of both directions (the buffer size each way, twice). Pinned cases are timed
 events; pageable copies are staged by the driver on the host, so they are timed on the host
 clock around a synchronised copy (as bandwidthTest did). The bidirectional case holds both
 streams behind a spin kernel until both copies are queued, then times start-to-last-finish.
+
+Every case runs on the CPUs local to the measured GPU (NVML's CPU affinity, `bench.placement`),
+with its pinned buffers allocated after the binding; the record keeps `cpu_set` and `numa_node`.
+
+`h2d_pinned_all_gpus` is `h2d_pinned` measured on every selected GPU at the same time (one rank per
+GPU, started together): each GPU's record is its own rate under that load, and `derive` adds
+`h2d_pinned_all_gpus_total` per host = the sum of those medians -- the host-to-device bandwidth the
+node's PCIe switches and CPU sockets give all GPUs at once -- with how well the GPUs' measuring
+windows overlapped (`window_overlap`, flagged `partial_overlap` under 0.9). It is planned only when
+several GPUs are measured at once (not with --sequential or one GPU).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
 from bench.backend import Backend
 from bench.measurement import measured, not_run
+from bench.placement import Placement, bound, gpu_local_placement
+from results.schema import Measurement
 from bench.registry import Case, register
 from bench.timing import SPIN_BEFORE_TWO_STREAMS_CYCLES, measure
 
@@ -24,6 +37,8 @@ METHOD_VERSION = 1
 
 VARIANTS = {
     "h2d_pinned": "bytes copied host->device once per call (pinned host buffer)",
+    "h2d_pinned_all_gpus": ("bytes copied host->device once per call (pinned host buffer) while every "
+                            "selected GPU of the host copies at the same time"),
     "d2h_pinned": "bytes copied device->host once per call (pinned host buffer)",
     "h2d_pageable": "bytes copied host->device once per call (pageable host buffer; host-clock timed)",
     "d2h_pageable": "bytes copied device->host once per call (pageable host buffer; host-clock timed)",
@@ -31,8 +46,16 @@ VARIANTS = {
 }
 
 
+ALL_GPUS = "h2d_pinned_all_gpus"
+TOTAL = "h2d_pinned_all_gpus_total"
+TOTAL_CONVENTION = ("sum over the host's GPUs of their h2d_pinned_all_gpus medians, measured at the "
+                    "same time")
+MIN_OVERLAP = 0.9
+
+
 class HostLinkBenchmark:
     name = "hostlink"
+    concurrent_variants = (ALL_GPUS,)  # cases that only make sense with every GPU measuring at once
 
     def cases(self, backend: Backend, mode: str) -> list[Case]:
         size = backend.sizes(mode).hostlink_bytes
@@ -43,8 +66,13 @@ class HostLinkBenchmark:
             return not_run(case, backend.device_index, "skipped",
                            "no host link: the CPU backend has no separate device memory",
                            unit="byte", convention=VARIANTS[case.variant])
+        placement = gpu_local_placement(int(backend.device_index or 0))
+        with bound(placement):
+            return self._measure(case, backend, mode, placement)
+
+    def _measure(self, case: Case, backend: Backend, mode: str, placement: Placement):
         size = int(case.params["bytes"])
-        pinned = case.variant.endswith("pinned")
+        pinned = "pinned" in case.variant
         gen = torch.Generator(device=backend.device)
         gen.manual_seed(size)
         device_src = torch.randint(0, 256, (size,), dtype=torch.uint8, device=backend.device, generator=gen)
@@ -54,7 +82,7 @@ class HostLinkBenchmark:
         work = float(size)
         clock = None
         fn: Callable[[], object]
-        if case.variant == "h2d_pinned":
+        if case.variant in ("h2d_pinned", ALL_GPUS):
             fn = lambda: device_dst.copy_(host_src, non_blocking=True)
         elif case.variant == "d2h_pinned":
             fn = lambda: host_dst.copy_(device_src, non_blocking=True)
@@ -65,14 +93,59 @@ class HostLinkBenchmark:
         else:
             fn, clock = _bidirectional(device_dst, host_src, host_dst, device_src), "cuda_event"
             work = 2.0 * size
+        window_start_s = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process of the host
         times_s, timing = measure(fn, backend, backend.budget(mode), flush_cache=False,
                                   self_timed_clock=clock)
         backend.synchronize()
+        window = {"window_monotonic_s": [window_start_s, time.monotonic()]} if case.variant == ALL_GPUS else {}
         problem = _verify(case.variant, host_src, device_dst, device_src, host_dst)
         return measured(case, backend.device_index, times_s=times_s, timing=timing,
                         work_per_call=work, unit="byte", convention=VARIANTS[case.variant],
                         method_version=METHOD_VERSION, check_error=problem,
-                        extra={"pinned": pinned})
+                        extra={"pinned": pinned, **placement.as_extra(), **window})
+
+    def derive(self, measurements: Sequence[Measurement], run_host: str) -> list[Measurement]:
+        return all_gpus_totals(measurements, run_host)
+
+
+def all_gpus_totals(measurements: Sequence[Measurement], run_host: str) -> list[Measurement]:
+    """Per host and size: the sum of the h2d_pinned_all_gpus medians of its GPUs (an error record
+    naming the GPU when one of them was not measured: no partial sums)."""
+    groups: dict[tuple[str, int], list[Measurement]] = {}
+    for m in measurements:
+        if m.benchmark == "hostlink" and m.variant == ALL_GPUS and m.status != "skipped":
+            groups.setdefault((m.host or run_host, int(m.params["bytes"])), []).append(m)
+    out = []
+    for (host, size), records in groups.items():
+        case = Case("hostlink", TOTAL, {"bytes": size, "devices": len(records)})
+        template = records[0]
+        failed = [m for m in records if m.status != "ok" or m.rate is None]
+        if failed:
+            reasons = "; ".join(f"GPU {m.device_index}: {m.status}: {m.reason}" for m in failed)
+            out.append(dataclasses.replace(
+                not_run(case, None, "error", f"a GPU was not measured: {reasons}", unit="byte",
+                        convention=TOTAL_CONVENTION), host=template.host, concurrent_devices=len(records)))
+            continue
+        windows = [m.extra.get("window_monotonic_s") for m in records]
+        overlap = _overlap([w for w in windows if w]) if all(windows) else None
+        flags = ("partial_overlap",) if overlap is None or overlap < MIN_OVERLAP else ()
+        out.append(Measurement(
+            key=case.key, benchmark="hostlink", variant=TOTAL, precision=None, params=dict(case.params),
+            device_index=None, status="ok", reason=None, unit="byte", convention=TOTAL_CONVENTION,
+            work_per_call=0.0, rate=float(sum(m.rate for m in records if m.rate is not None)), flags=flags,
+            method_version=METHOD_VERSION, host=template.host, concurrent_devices=len(records),
+            extra={"per_gpu": {str(m.device_index if m.device_index is not None else m.rank): m.rate
+                               for m in records},
+                   "window_overlap": overlap},
+        ))
+    return out
+
+
+def _overlap(windows: Sequence[Sequence[float]]) -> float:
+    """Time every window shares / time from the first start to the last end (1.0: all at once)."""
+    starts, ends = [w[0] for w in windows], [w[1] for w in windows]
+    span = max(ends) - min(starts)
+    return max(0.0, min(ends) - max(starts)) / span if span > 0 else 1.0
 
 
 def _host_timed(copy: Callable[[], object], backend: Backend) -> Callable[[], float]:

@@ -196,6 +196,7 @@ def fitted_shape(precision: str, m: int, n: int, k: int, free_bytes: int) -> tup
 
 class MatmulBenchmark:
     name = "matmul"
+    concurrent = True  # shares no resource with other GPUs: measured on all selected GPUs at once
 
     def cases(self, backend: Backend, mode: str) -> list[Case]:
         sizes = backend.sizes(mode)

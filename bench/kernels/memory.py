@@ -62,6 +62,7 @@ def _check(variant: str, bufs: list[torch.Tensor], scalar: float, result: torch.
 
 class MemoryBenchmark:
     name = "memory"
+    concurrent = True  # shares no resource with other GPUs: measured on all selected GPUs at once
 
     def cases(self, backend: Backend, mode: str) -> list[Case]:
         size = buffer_bytes(backend, mode)

@@ -1,0 +1,108 @@
+"""Where the measuring process runs on the host: CPU sets and NUMA nodes.
+
+- Host-link cases run on the CPUs local to the measured GPU (NVML's CPU affinity for the device),
+  so a dual-socket node's far-socket GPUs are not read low because the scheduler put the process
+  on the other socket. Pinned buffers are allocated after the binding, so the kernel's first-touch
+  policy places them on that node too. The record keeps the CPU set and NUMA node used (or why
+  none could be used).
+- On the CPU backend, N concurrent ranks split the CPUs into N disjoint, contiguous slices: each
+  rank is "one device" (a slice of cores sharing the socket's memory bandwidth and power, as GPUs
+  of one node share theirs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from bench.nvml import NVML, NvmlUnavailable, error_text
+
+_BITS = 64  # NVML returns the CPU mask as an array of 64-bit words
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The CPUs (and NUMA node) a case ran on, or why it ran where the scheduler put it."""
+
+    cpus: tuple[int, ...] | None
+    numa_node: int | None
+    reason: str | None = None  # set when no binding was made
+
+    def as_extra(self) -> dict[str, object]:
+        return {"cpu_set": format_cpu_set(self.cpus) if self.cpus else None, "numa_node": self.numa_node,
+                "placement_note": self.reason}
+
+
+def format_cpu_set(cpus: Sequence[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> "0-2,5,7-8" (the kernel's cpulist format)."""
+    parts: list[str] = []
+    ordered = sorted(set(cpus))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def cpus_from_mask(words: Sequence[int]) -> tuple[int, ...]:
+    """NVML's affinity mask (64-bit words, word 0 = CPUs 0-63) -> CPU numbers."""
+    return tuple(w * _BITS + b for w, word in enumerate(words) for b in range(_BITS) if (int(word) >> b) & 1)
+
+
+def cpu_slice(rank: int, ranks: int, cpus: Sequence[int]) -> tuple[int, ...]:
+    """The rank-th of `ranks` disjoint contiguous slices of `cpus` (every rank gets at least one
+    CPU when there are enough; with fewer CPUs than ranks, ranks share round-robin)."""
+    ordered = sorted(cpus)
+    if len(ordered) < ranks:
+        return (ordered[rank % len(ordered)],)
+    start = rank * len(ordered) // ranks
+    stop = (rank + 1) * len(ordered) // ranks
+    return tuple(ordered[start:stop])
+
+
+def gpu_local_placement(cuda_index: int) -> Placement:
+    """The CPUs NVML says are local to torch's cuda:<index>, restricted to the CPUs this process may
+    use, and the GPU's NUMA node. A Placement with `cpus=None` and the reason when NVML cannot say."""
+    try:
+        nvml = NVML.module()
+        handle = NVML.handle(cuda_index)
+        words = ((os.cpu_count() or 1) + _BITS - 1) // _BITS
+        local = cpus_from_mask(nvml.nvmlDeviceGetCpuAffinity(handle, words))
+    except NvmlUnavailable as exc:
+        return Placement(None, None, f"not bound to the GPU's CPUs: {exc}")
+    except Exception as exc:  # Not Supported, an old pynvml without the call, ...
+        return Placement(None, None, f"not bound to the GPU's CPUs: NVML CPU affinity: {error_text(exc)}")
+    allowed = set(os.sched_getaffinity(0))
+    usable = tuple(c for c in local if c in allowed)
+    numa = _numa_node(nvml, handle)
+    if not usable:
+        return Placement(None, numa, "not bound: none of the GPU's local CPUs "
+                                     f"({format_cpu_set(local) or 'none'}) is allowed to this process")
+    return Placement(usable, numa)
+
+
+def _numa_node(nvml: object, handle: object) -> int | None:
+    try:
+        node = int(nvml.nvmlDeviceGetNumaNodeId(handle))  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    return node if node >= 0 else None
+
+
+@contextlib.contextmanager
+def bound(placement: Placement) -> Iterator[Placement]:
+    """Run the block on `placement.cpus` (when there are any), then restore the previous set."""
+    if not placement.cpus:
+        yield placement
+        return
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, placement.cpus)
+    try:
+        yield placement
+    finally:
+        os.sched_setaffinity(0, previous)

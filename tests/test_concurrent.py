@@ -1,0 +1,134 @@
+"""Concurrent per-device measurement: one rank per GPU (or CPU slice) measuring at once, the
+concurrency recorded in every record, host-link placement on the GPU's local CPUs, the all-GPU
+host-to-device total, and SIGTERM on the concurrent (launcher) path. Real processes and signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import types
+
+import pytest
+
+import fake_pynvml as fake
+from bench import placement
+from bench.kernels.hostlink import ALL_GPUS, TOTAL, all_gpus_totals
+from bench.nvml import NVML
+from results.schema import Measurement
+from results.store import load
+
+
+def test_cpu_slices_are_disjoint_contiguous_and_cover_every_cpu():
+    cpus = list(range(10))
+    slices = [placement.cpu_slice(r, 3, cpus) for r in range(3)]
+    assert slices == [(0, 1, 2), (3, 4, 5), (6, 7, 8, 9)]
+    assert placement.cpu_slice(1, 2, [0, 1]) == (1,)
+    assert placement.cpu_slice(3, 4, [0, 1]) == (1,)  # fewer CPUs than ranks: shared round-robin
+    assert placement.format_cpu_set([7, 0, 1, 2, 5, 8]) == "0-2,5,7-8"
+    assert placement.cpus_from_mask([0b1010, 1]) == (1, 3, 64)
+
+
+def test_host_link_placement_comes_from_nvml_and_is_restored(monkeypatch):
+    allowed = sorted(os.sched_getaffinity(0))
+    target = allowed[-1]
+    nvml = fake.make_pynvml([fake.h100_answers(nvmlDeviceGetCpuAffinity=[1 << target],
+                                               nvmlDeviceGetNumaNodeId=1)])
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    NVML.shutdown()
+    try:
+        where = placement.gpu_local_placement(0)
+        assert where.cpus == (target,) and where.numa_node == 1 and where.reason is None
+        with placement.bound(where):
+            assert os.sched_getaffinity(0) == {target}
+        assert sorted(os.sched_getaffinity(0)) == allowed
+        assert where.as_extra() == {"cpu_set": str(target), "numa_node": 1, "placement_note": None}
+    finally:
+        NVML.shutdown()
+
+
+def test_without_nvml_the_host_link_runs_unbound_and_says_why(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    NVML.shutdown()
+    try:
+        where = placement.gpu_local_placement(0)
+    finally:
+        NVML.shutdown()
+    assert where.cpus is None and "not bound to the GPU's CPUs" in (where.reason or "")
+
+
+def _h2d_all(gpu: int, rate: float | None, window: tuple[float, float], status: str = "ok") -> Measurement:
+    return Measurement(key=f"hostlink/{ALL_GPUS}/bytes=1024", benchmark="hostlink", variant=ALL_GPUS,
+                       precision=None, params={"bytes": 1024}, device_index=gpu, status=status,
+                       reason=None if status == "ok" else "boom", unit="byte", convention="",
+                       work_per_call=1024.0, rate=rate, host="node1", rank=gpu, concurrent_devices=2,
+                       extra={"window_monotonic_s": list(window)})
+
+
+def test_all_gpu_total_sums_concurrent_medians_and_reports_the_overlap():
+    total, = all_gpus_totals([_h2d_all(0, 50e9, (10.0, 11.0)), _h2d_all(1, 40e9, (10.05, 11.05))], "node1")
+    assert total.key == f"hostlink/{TOTAL}/bytes=1024,devices=2"
+    assert total.status == "ok" and total.rate == 90e9 and total.concurrent_devices == 2
+    assert total.extra["per_gpu"] == {"0": 50e9, "1": 40e9}
+    assert total.extra["window_overlap"] == pytest.approx(0.95 / 1.05)
+    assert total.flags == ()
+    late, = all_gpus_totals([_h2d_all(0, 50e9, (10.0, 11.0)), _h2d_all(1, 40e9, (10.5, 11.5))], "node1")
+    assert late.flags == ("partial_overlap",)  # the GPUs did not copy at the same time for long
+    failed, = all_gpus_totals([_h2d_all(0, 50e9, (10.0, 11.0)), _h2d_all(1, None, (10.0, 11.0), "error")], "node1")
+    assert failed.status == "error" and "GPU 1: error: boom" in (failed.reason or "")
+
+
+def tppbench(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"), **kwargs)
+
+
+def test_nproc_2_on_the_cpu_measures_two_cpu_slices_at_once(tmp_path):
+    proc = tppbench("run", "--device", "cpu", "--mode", "smoke", "--nproc", "2", "--suite", "memory",
+                    "--only", "memory/read/*", "--out", str(tmp_path))
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    result = load(next(tmp_path.glob("*.json")))
+    assert result.run.complete and result.run.world_size == 2
+    records = sorted(result.measurements, key=lambda m: m.rank)
+    assert [(m.rank, m.status, m.concurrent_devices) for m in records] == [(0, "ok", 2), (1, "ok", 2)]
+    cpu_sets = [m.extra["cpu_set"] for m in records]
+    allowed = sorted(os.sched_getaffinity(0))
+    assert cpu_sets == [placement.format_cpu_set(placement.cpu_slice(r, 2, allowed)) for r in (0, 1)]
+
+
+def test_sigterm_to_the_launcher_of_a_concurrent_run_writes_rank_0s_part_and_exits_143(tmp_path):
+    proc = tppbench("run", "--device", "cpu", "--mode", "quick", "--nproc", "2", "--suite", "matmul,memory",
+                    "--out", str(tmp_path))
+    assert proc.stdout is not None
+    for line in proc.stdout:  # rank 0 logs one line per case in a multi-rank run
+        if line.startswith("[2/"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 143, stderr
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1
+    result = load(files[0])
+    assert not result.run.complete and "SIGTERM" in (result.run.incomplete_reason or "")
+    assert 2 <= len(result.measurements) < 12
+    assert {m.concurrent_devices for m in result.measurements} == {2}
+    assert "Traceback" not in stderr
+    assert not _leftover_ranks(proc.pid)
+
+
+def _leftover_ranks(launcher_pid: int) -> list[int]:
+    """Processes whose parent is the launcher (its ranks), still alive."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            fields = stat.rpartition(")")[2].split()
+            if int(fields[1]) == launcher_pid and fields[0] not in "ZX":
+                found.append(int(entry))
+    return found
