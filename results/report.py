@@ -93,7 +93,7 @@ def build(
     return ReportData(
         title=title or "tppbench report",
         generated_utc=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        as_of=day.isoformat(), sources=tuple(s for s, _ in loaded), subjects=tuple(subjects),
+        as_of=day.isoformat(), sources=tuple(_source_label(s, r) for s, r in loaded), subjects=tuple(subjects),
         regions=regions, regions_source=regions_source, map_points=tuple(points) + cat_points,
         off_map=off_map,
         precision=_flag_above_peak(sections.precision(loaded, lambda s, i: _ratio_to_peak(by_ref.get(f"{s}#{i}", {})))),
@@ -317,3 +317,11 @@ def _ratio_to_peak(entry: Mapping[str, Any]) -> dict[str, float]:
     inputs = (measured.get("tpp") or {}).get("inputs") or {}
     ratios = inputs.get("ratio_to_peak") or {}
     return {str(k): float(v) for k, v in ratios.items() if isinstance(v, (int, float)) and v > 0}
+
+
+def _source_label(path: str, result: Any) -> str:
+    """A result file's name, saying so when `tppbench import` made it from another tool's output."""
+    if result.run.source != "imported":
+        return path
+    tool = result.run.imported_from.get("tool") or "another tool"
+    return f"{path} (imported from {tool} output {result.run.imported_from.get('file', '')})".replace(" )", ")")

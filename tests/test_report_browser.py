@@ -266,3 +266,27 @@ def test_the_harness_would_see_a_request_and_a_console_error(tmp_path):
     errors = [e for e in seen["events"] if e.get("method") == "Runtime.consoleAPICalled"
               and e["params"].get("type") == "error"]
     assert errors and seen["facts"]["scripts"] == 1
+
+
+def test_report_of_imported_files_renders(tmp_path):
+    """Files made by `tppbench import` from real published outputs render like measured ones."""
+    from results.importers.command import import_text
+    from results.importers.source import Source
+
+    data = Path(__file__).parent / "data" / "imported"
+    files = []
+    for name in ("nvbandwidth/1gpu_v0.5_verbose.json", "mamf-finder/gfx1151_v2_interrupted.txt",
+                 "nccl-tests/gb10_2node_all_reduce_cut.txt"):  # the smallest of each tool: kept cheap
+        source = Source.of(name, (data / name).read_bytes())
+        files.append(store.save(import_text(source).result, tmp_path / "in"))
+    html_path = tmp_path / "imported.html"
+    assert main(["report", *map(str, files), "-o", str(html_path), "--as-of", "2026-01-15"]) == 0
+    seen = open_in_browser(html_path, tmp_path / "profile", tmp_path / "imported.png")
+    bad = [e for e in seen["events"] if e.get("method") in ("Runtime.exceptionThrown", "Page.javascriptDialogOpening")
+           or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert"))]
+    requested = [e["params"]["request"]["url"] for e in seen["events"] if e.get("method") == "Network.requestWillBeSent"]
+    assert bad == [] and [u for u in requested if u != seen["url"] and not u.startswith("data:")] == []
+    text = seen["facts"]["bodyText"]
+    assert "AMD Radeon Graphics" in text and "NVIDIA GB10" in text
+    assert all(f"imported from {tool} output" in text for tool in ("nvbandwidth", "mamf-finder", "nccl-tests"))
+    assert seen["facts"]["imagesDecoded"] and seen["facts"]["verdictRows"] > 0

@@ -52,12 +52,13 @@ _STARTED = re.compile(r"^Benchmark started on (.+)$")
 _NOISE = re.compile(r"^(\*\* |Warming up|accelerator warmup|-{10,}|Legend:|Elapsed time:|geomean:|Across \d+ shapes|"
                     r"arithmetic mean:|geometric mean:|\^C|Linux |Darwin |\[?W\d|.*UserWarning|\s+torch\.mm)")
 START = re.compile(r"^Benchmark started on|^\*\* Dtype:|^\s*\d+\s*\|.*TFLOPS|best outcome")  # where a log begins
-_MARKERS = ("mamf-finder", "** Dtype:", "best outcome", "TFLOPS @", "(MxNxK)", "benchmark version:")
+_MARKERS = ("mamf-finder", "** Dtype:", "** Platform/Device info:", "** Critical software versions:",
+            "best outcome", "(MxNxK)", "benchmark version:")
 
 
 def detect(text: str) -> bool:
     head = text[:200_000]
-    return sum(marker in head for marker in _MARKERS) >= 2 and "(MxNxK)" in head
+    return sum(marker in head for marker in _MARKERS) >= 2
 
 
 def parse(source: Source, collective: str | None = None) -> Imported:

@@ -117,7 +117,8 @@ def parse(source: Source, collective: str | None = None) -> Imported:
         raise ImportFailed(source.name, source.first_text_line(), "no nccl-tests result table (no "
                            "'size count type redop ...' header)")
     if not rows:
-        raise ImportFailed(source.name, table.line, "truncated: the result table has a header but no rows")
+        raise ImportFailed(source.name, source.last_text_line(),
+                           f"truncated: the result table (header at line {table.line}) has no rows")
     op = op or _from_option(collective, source)
     if op is None:
         raise ImportFailed(source.name, table.line, "the log does not say which collective it measured (no "

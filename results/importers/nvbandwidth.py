@@ -270,7 +270,7 @@ def _parse_json(source: Source) -> tuple[_Header, list[Testcase], list[Skipped]]
     first = next((i for i, text in enumerate(lines) if text.lstrip().startswith("{")), None)
     if first is None:
         raise ImportFailed(source.name, 1, "no JSON object in the file")
-    closing = max(i for i, text in enumerate(lines) if text.rstrip().endswith("}"))
+    closing = max((i for i, text in enumerate(lines) if text.rstrip().endswith("}")), default=len(lines) - 1)
     skipped = [Skipped(i + 1, text, "outside nvbandwidth's JSON object") for i, text in enumerate(lines)
                if text.strip() and (i < first or i > closing)]
     body = "\n".join(lines[first:closing + 1])

@@ -39,8 +39,9 @@ class Source:
         return cls(name=name, text=text, sha256=hashlib.sha256(raw).hexdigest(), host=host)
 
     def lines(self) -> list[str]:
-        """The text's lines; carriage returns (a terminal's overwritten progress lines) split lines too."""
-        return self.text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        """The text's lines; carriage returns and erase-line sequences (ESC[K), a terminal's overwritten
+        progress lines, split lines too."""
+        return self.text.replace("\r\n", "\n").replace("\r", "\n").replace("\x1b[K", "\n").split("\n")
 
     def first_text_line(self) -> int | None:
         """Number of the first line that is not blank (for errors about the whole file)."""
