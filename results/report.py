@@ -129,21 +129,28 @@ def map_regions() -> tuple[tuple[Region, ...], str]:
         return tuple(Region(*r) for r in REFERENCE_REGIONS), "reference/regulations.md section 2.1"
     regions = []
     for paragraph in rule.paragraphs:
-        bounds = {"tpp": [0.0, INF], "performance_density": [0.0, INF]}
-        usable = paragraph.combine == "all"
-        for clause in paragraph.clauses:
-            if clause.metric not in bounds or isinstance(clause.value, bool):
-                usable = False
-                continue
-            if clause.comparator == ">=":
-                bounds[clause.metric][0] = float(clause.value)
-            elif clause.comparator == "<":
-                bounds[clause.metric][1] = float(clause.value)
-            else:
-                usable = False
-        if usable:
+        bounds = rectangle(paragraph, ("tpp", "performance_density"))
+        if bounds is not None:
             regions.append(Region(paragraph.label, *bounds["tpp"], *bounds["performance_density"]))
     return tuple(regions), f"thresholds rule data {MAP_RULE_SET} ({rule.citation})"
+
+
+def rectangle(paragraph: Any, metrics: tuple[str, str]) -> dict[str, list[float]] | None:
+    """A paragraph whose clauses all bound `metrics` with >= (from) and < (below), as
+    {metric: [from, below]}; None when it has any other clause or combines with 'any'."""
+    bounds = {m: [0.0, INF] for m in metrics}
+    if paragraph.combine != "all":
+        return None
+    for clause in paragraph.clauses:
+        if clause.metric not in bounds or isinstance(clause.value, bool):
+            return None
+        if clause.comparator == ">=":
+            bounds[clause.metric][0] = float(clause.value)
+        elif clause.comparator == "<":
+            bounds[clause.metric][1] = float(clause.value)
+        else:
+            return None
+    return bounds
 
 
 def map_bands() -> tuple[tuple[Band, ...], str]:
@@ -157,18 +164,8 @@ def map_bands() -> tuple[tuple[Band, ...], str]:
         return (), "no rule data for the 2026 band"
     bands = []
     for paragraph in rule.paragraphs:
-        bounds = {"tpp": [0.0, INF], "memory_bandwidth_gbs": [0.0, INF]}
-        usable = paragraph.effect == "band" and paragraph.combine == "all"
-        for clause in paragraph.clauses:
-            if clause.metric not in bounds or isinstance(clause.value, bool):
-                usable = False
-            elif clause.comparator == "<":
-                bounds[clause.metric][1] = float(clause.value)
-            elif clause.comparator == ">=":
-                bounds[clause.metric][0] = float(clause.value)
-            else:
-                usable = False
-        if usable:
+        bounds = rectangle(paragraph, ("tpp", "memory_bandwidth_gbs")) if paragraph.effect == "band" else None
+        if bounds is not None:
             bands.append(Band(paragraph.label, *bounds["tpp"], *bounds["memory_bandwidth_gbs"]))
     return tuple(bands), f"thresholds rule data {BAND_RULE_SET} ({rule.citation})"
 

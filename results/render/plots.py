@@ -100,6 +100,48 @@ class _Labeller:
         self.block(chosen)
 
 
+def _log_limits(ax: Any, xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float, float]:
+    """Log-log axes with a margin around every value: (x_lo, x_hi, y_lo, y_hi)."""
+    x_lo, x_hi = min(xs) / 1.5, max(xs) * 1.5
+    y_lo, y_hi = min(ys) / 1.8, max(ys) * 1.8
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+    return x_lo, x_hi, y_lo, y_hi
+
+
+def _plot_points(ax: Any, labeller: _Labeller, placed: Sequence[Any], x_of: Callable[[Any], float],
+                 range_of: Callable[[Any], Any]) -> list:
+    """A TPP map's points: the subjects' per basis first (their labels get the best places), then
+    catalog parts, one dot per spot with its published x range as a line. Returns the catalog points."""
+    seen_kinds: set[str] = set()
+    labelled: set[str] = set()
+    for p in placed:
+        if p.kind == "catalog":
+            continue
+        style = dict(BASIS_STYLE.get(p.kind, BASIS_STYLE["measured"]))
+        if p.kind in seen_kinds:
+            style.pop("label", None)
+        seen_kinds.add(p.kind)
+        ax.scatter([x_of(p)], [p.tpp], zorder=8, **style)
+        if p.label not in labelled:
+            labelled.add(p.label)
+            labeller.place(_label(p.label, 44), (x_of(p), p.tpp), fontsize=7, color="#0b2a5b", zorder=9)
+    catalog = [p for p in placed if p.kind == "catalog"]
+    by_spot: dict[tuple[float, float], list[Any]] = {}
+    for p in catalog:
+        by_spot.setdefault((round(p.tpp, 1), round(x_of(p) or 0, 3)), []).append(p)
+    for (tpp, x), same in sorted(by_spot.items(), key=lambda item: -item[0][0]):
+        first = same[0]
+        if range_of(first):
+            ax.plot(range_of(first), [tpp, tpp], color="#777777", lw=1, zorder=4)
+        ax.scatter([x], [tpp], s=22, color="#555555", zorder=5)
+        name = _label(first.label, 30) + (f" +{len(same) - 1}" if len(same) > 1 else "")
+        labeller.place(name, (x, tpp), fontsize=6.5, color="#333333", zorder=6)
+    return catalog
+
+
 def _png(fig: "Figure") -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -120,14 +162,8 @@ def tpp_pd_map(regions: Sequence["Region"], points: Sequence["MapPoint"]) -> byt
     ax = fig.add_subplot()
     placed = [p for p in points if p.pd is not None and p.pd > 0 and p.tpp > 0]
     floating = [p for p in points if p.kind != "catalog" and (p.pd is None or p.pd <= 0) and p.tpp > 0]
-    xs = [p.pd for p in placed] + [0.5, 40.0]
-    ys = [p.tpp for p in placed + floating] + [300.0, 60000.0]
-    x_lo, x_hi = min(xs) / 1.5, max(xs) * 1.5
-    y_lo, y_hi = min(ys) / 1.8, max(ys) * 1.8
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim(y_lo, y_hi)
+    x_lo, x_hi, y_lo, y_hi = _log_limits(ax, [p.pd for p in placed] + [0.5, 40.0],
+                                         [p.tpp for p in placed + floating] + [300.0, 60000.0])
 
     for group in ("3A090.b", "3A090.a"):  # a over b: where both match, 3A090.a applies
         for r in (r for r in regions if r.group == group):
@@ -153,31 +189,7 @@ def tpp_pd_map(regions: Sequence["Region"], points: Sequence["MapPoint"]) -> byt
     for text in ax.texts:
         labeller.block(text)
 
-    seen_kinds: set[str] = set()
-    labelled: set[str] = set()
-    for p in placed:  # subjects first: their labels get the best places
-        if p.kind == "catalog":
-            continue
-        style = dict(BASIS_STYLE.get(p.kind, BASIS_STYLE["measured"]))
-        if p.kind in seen_kinds:
-            style.pop("label", None)
-        seen_kinds.add(p.kind)
-        ax.scatter([p.pd], [p.tpp], zorder=8, **style)
-        if p.label not in labelled:
-            labelled.add(p.label)
-            labeller.place(_label(p.label, 44), (p.pd, p.tpp), fontsize=7, color="#0b2a5b", zorder=9)
-
-    catalog = [p for p in placed if p.kind == "catalog"]
-    by_spot: dict[tuple[float, float], list["MapPoint"]] = {}
-    for p in catalog:
-        by_spot.setdefault((round(p.tpp, 1), round(p.pd or 0, 3)), []).append(p)
-    for (tpp, pd), same in sorted(by_spot.items(), key=lambda item: -item[0][0]):
-        first = same[0]
-        if first.pd_range:
-            ax.plot(first.pd_range, [tpp, tpp], color="#777777", lw=1, zorder=4)
-        ax.scatter([pd], [tpp], s=22, color="#555555", zorder=5)
-        name = _label(first.label, 30) + (f" +{len(same) - 1}" if len(same) > 1 else "")
-        labeller.place(name, (pd, tpp), fontsize=6.5, color="#333333", zorder=6)
+    catalog = _plot_points(ax, labeller, placed, lambda p: p.pd, lambda p: p.pd_range)
 
     for p in floating:
         ax.axhline(p.tpp, color="#1f5fbf", lw=1, ls="--", zorder=7)
@@ -187,12 +199,18 @@ def tpp_pd_map(regions: Sequence["Region"], points: Sequence["MapPoint"]) -> byt
     handles, _ = ax.get_legend_handles_labels()
     handles += [Patch(facecolor=REGION_COLOURS["3A090.a"], label="3A090.a (2023 rule)"),
                 Patch(facecolor=REGION_COLOURS["3A090.b"], label="3A090.b (2023 rule)")]
-    if catalog:
+    return _finish_map(fig, ax, handles, bool(catalog), "performance density (TPP per mm² of applicable die area)",
+                       "TPP versus performance density, ECCN 3A090 regions of the Oct 2023 rule")
+
+
+def _finish_map(fig: "Figure", ax: Any, handles: list, with_catalog: bool, xlabel: str, title: str) -> bytes:
+    """Legend (plus the catalog marker), axis labels, title and grid of a TPP map, as PNG bytes."""
+    if with_catalog:
         handles.append(ax.scatter([], [], s=22, color="#555555", label="catalog part (datasheet)"))
     ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.9)
-    ax.set_xlabel("performance density (TPP per mm² of applicable die area)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("total processing performance (TPP)")
-    ax.set_title("TPP versus performance density, ECCN 3A090 regions of the Oct 2023 rule", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", color="#dddddd", lw=0.5, zorder=0.5)
     return _png(fig)
 
@@ -310,14 +328,8 @@ def tpp_dram_map(bands: Sequence["Band"], points: Sequence["BandPoint"]) -> byte
               and p.tpp > 0 and p.dram_gbs > 0]
     marks_x = [b.dram_max_gbs for b in bands if math.isfinite(b.dram_max_gbs)]
     marks_y = [b.tpp_max for b in bands if math.isfinite(b.tpp_max)]
-    xs = [p.dram_gbs for p in placed] + marks_x + [200.0, 10000.0]
-    ys = [p.tpp for p in placed] + marks_y + [300.0, 60000.0]
-    x_lo, x_hi = min(xs) / 1.5, max(xs) * 1.5
-    y_lo, y_hi = min(ys) / 1.8, max(ys) * 1.8
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim(y_lo, y_hi)
+    x_lo, x_hi, y_lo, y_hi = _log_limits(ax, [p.dram_gbs for p in placed] + marks_x + [200.0, 10000.0],
+                                         [p.tpp for p in placed] + marks_y + [300.0, 60000.0])
     for b in bands:
         left, right = max(b.dram_min_gbs, x_lo), min(b.dram_max_gbs, x_hi)
         bottom, top = max(b.tpp_min, y_lo), min(b.tpp_max, y_hi)
@@ -330,27 +342,7 @@ def tpp_dram_map(bands: Sequence["Band"], points: Sequence["BandPoint"]) -> byte
     labeller = _Labeller(fig, ax)
     for text in ax.texts:
         labeller.block(text)
-    seen_kinds: set[str] = set()
-    for p in placed:
-        if p.kind == "catalog":
-            continue
-        style = dict(BASIS_STYLE.get(p.kind, BASIS_STYLE["measured"]))
-        if p.kind in seen_kinds:
-            style.pop("label", None)
-        seen_kinds.add(p.kind)
-        ax.scatter([p.dram_gbs], [p.tpp], zorder=8, **style)
-        labeller.place(_label(p.label, 44), (p.dram_gbs, p.tpp), fontsize=7, color="#0b2a5b", zorder=9)
-    catalog = [p for p in placed if p.kind == "catalog"]
-    by_spot: dict[tuple[float, float], list["BandPoint"]] = {}
-    for p in catalog:
-        by_spot.setdefault((round(p.tpp, 1), round(p.dram_gbs, 1)), []).append(p)
-    for (tpp, dram), same in sorted(by_spot.items(), key=lambda item: -item[0][0]):
-        first = same[0]
-        if first.dram_range:
-            ax.plot(first.dram_range, [tpp, tpp], color="#777777", lw=1, zorder=4)
-        ax.scatter([dram], [tpp], s=22, color="#555555", zorder=5)
-        name = _label(first.label, 30) + (f" +{len(same) - 1}" if len(same) > 1 else "")
-        labeller.place(name, (dram, tpp), fontsize=6.5, color="#333333", zorder=6)
+    catalog = _plot_points(ax, labeller, placed, lambda p: p.dram_gbs, lambda p: p.dram_range)
     cuts = [p for p in catalog if p.cut_from is not None and p.cut_from != (p.tpp, p.dram_gbs)
             and all(math.isfinite(v) and v > 0 for v in p.cut_from)]
     for p in cuts:
@@ -364,11 +356,5 @@ def tpp_dram_map(bands: Sequence["Band"], points: Sequence["BandPoint"]) -> byte
 
         handles.append(Line2D([], [], color=CUT_COLOUR, lw=0.9, marker=">", markersize=4,
                               label="cut-down variant (arrow from the original part)"))
-    if catalog:
-        handles.append(ax.scatter([], [], s=22, color="#555555", label="catalog part (datasheet)"))
-    ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.9)
-    ax.set_xlabel("peak DRAM bandwidth (GB/s)")
-    ax.set_ylabel("total processing performance (TPP)")
-    ax.set_title("TPP versus DRAM bandwidth, the Jan 2026 rule's licence-review band", fontsize=10)
-    ax.grid(True, which="major", color="#dddddd", lw=0.5, zorder=0.5)
-    return _png(fig)
+    return _finish_map(fig, ax, handles, bool(catalog), "peak DRAM bandwidth (GB/s)",
+                       "TPP versus DRAM bandwidth, the Jan 2026 rule's licence-review band")
