@@ -55,7 +55,7 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
 
 def test_every_fixture_has_a_source_sidecar_and_synthetic_ones_say_so():
     fixtures = [p for p in DATA.rglob("*") if p.is_file() and not p.name.endswith(".source.toml")]
-    assert len(fixtures) >= 12
+    assert len(fixtures) >= 14
     for path in fixtures:
         sidecar = tomllib.loads(path.with_name(path.name + ".source.toml").read_text())
         assert sidecar["kind"] in ("real", "synthetic") and sidecar["what"] and sidecar["trimmed"], path
@@ -98,6 +98,7 @@ def test_nccl_rank_lines_give_world_hosts_and_catalog_devices():
     result = imported("nccl-tests/h100_2x8_all_reduce.txt").result
     run = result.run
     assert run.source == "imported" and run.world_size == 16 and run.hosts == ("ztan-mig-235z", "ztan-mig-gq73")
+    assert run.imported_from["world_size"] == "16: from the rank lines"
     assert run.host == "ztan-mig-235z" and run.complete and run.imported_from["footer"] == {
         "out_of_bounds": {"count": 0, "verdict": "OK"}, "avg_bus_bandwidth_gbs": 70.742}
     assert len(result.devices) == 16
@@ -129,6 +130,24 @@ def test_nccl_log_cut_before_its_footer_is_imported_as_incomplete():
     assert result.run.imported_from["version"] == "2.20.0" and result.run.world_size == 2
     assert result.run.hosts == ("spark-d708", "spark-dbf4")
     assert by_key(result, "collectives/all_reduce/bytes=65536,world_size=2").extra["printed"]["algbw_gbs"] == 1.01
+
+
+def test_nccl_interleaved_info_lines_and_partial_rank_lines():
+    got = imported("nccl-tests/h200_2node_info_interleaved.txt", collective="all_reduce")
+    result = got.result
+    rows = [line.split() for line in fixture("nccl-tests/h200_2node_info_interleaved.txt").read_text().splitlines()
+            if re.match(r"^\s+\d+\s+\d+\s+bfloat16\s", line)]
+    assert len(rows) == 31 and len(result.measurements) == 62
+    assert [(s.line, s.text.split()[0]) for s in got.skipped] == [(17, "579.3")]  # the fragment INFO lines left
+    # only 2 of 16 rank lines were kept: busbw/algbw = 1.875 does not fit 2 ranks, so n stays unknown
+    assert result.run.imported_from["world_size"].startswith("unknown: the log lists 2 rank(s)")
+    for size, _count, _t, _op, _root, time_us, algbw, busbw, *_ in rows[1:]:
+        m = by_key(result, f"collectives/all_reduce/bytes={size},placement=out-of-place")
+        assert m.busbw_factor is None and m.busbw == pytest.approx(float(busbw) * 1e9)
+        assert m.rate == pytest.approx(int(size) / (float(time_us) * 1e-6))
+    zero = by_key(result, "collectives/all_reduce/bytes=0")
+    assert zero.status == "skipped" and zero.rate is None  # size 0 moves nothing: no rate
+    assert result.run.nccl == "2.27.7+cuda12.4"
 
 
 # --------------------------------------------------------------------------- nvbandwidth

@@ -123,8 +123,9 @@ def parse(source: Source, collective: str | None = None) -> Imported:
     if op is None:
         raise ImportFailed(source.name, table.line, "the log does not say which collective it measured (no "
                            "'Collective test starting' line or *_perf command); pass --collective")
-    world = len({r[0] for r in ranks}) or None
-    tool = Tool(TOOL, tool_version, {"parameters": params_line, "footer": footer,
+    listed = len({r[0] for r in ranks}) or None
+    world, world_note = _world_size(op, listed, rows, table)
+    tool = Tool(TOOL, tool_version, {"parameters": params_line, "footer": footer, "world_size": world_note,
                                      "collective_from": "the log" if collective is None else "--collective"})
     host = ranks[0][1] if ranks else None
     measurements = [m for number, tokens in rows for m in _records(op, tokens, number, table, world, source,
@@ -200,7 +201,7 @@ def _records(op: str, tokens: list[str], number: int, table: _Table, world: int 
         printed = {"time_us": time_us, "algbw_gbs": _number(block["algbw"]),
                    "busbw_gbs": _number(block.get("busbw", "N/A")), wrong_name or "check": wrong}
         factor = busbw_factor(op, world) if world else None
-        rate = size / (time_us * 1e-6) if time_us else None
+        rate = size / (time_us * 1e-6) if time_us and size else None
         busbw = rate * factor if rate is not None and factor is not None else (
             printed["busbw_gbs"] * 1e9 if printed["busbw_gbs"] is not None else None)
         status, reason = _status(wrong_name, wrong, rate)
@@ -220,9 +221,25 @@ def _records(op: str, tokens: list[str], number: int, table: _Table, world: int 
     return out
 
 
+def _world_size(op: str, listed: int | None, rows: list[tuple[int, list[str]]], table: _Table
+                ) -> tuple[int | None, str]:
+    """The rank count of the rank lines, when the printed busbw/algbw agrees with it (a log may keep
+    only some rank lines); None otherwise. The count is never inferred from the ratio itself."""
+    if listed is None:
+        return None, "unknown: the log has no rank lines"
+    algbw, busbw = (table.columns.index(name, table.blocks[0]) for name in ("algbw", "busbw"))
+    ratios = sorted(float(t[busbw]) / float(t[algbw]) for _, t in rows
+                    if _number(t[algbw]) and _number(t[busbw]) and float(t[algbw]) >= 1.0)
+    expected = busbw_factor(op, listed)
+    if ratios and abs(ratios[len(ratios) // 2] / expected - 1) > 0.03:
+        return None, (f"unknown: the log lists {listed} rank(s) but its busbw/algbw ({ratios[len(ratios) // 2]:.3f}) "
+                      f"does not fit {listed} ({expected:.3f}): rank lines are missing")
+    return listed, f"{listed}: from the rank lines"
+
+
 def _status(wrong_name: str | None, wrong: str | None, rate: float | None) -> tuple[str, str | None]:
     if rate is None:
-        return "skipped", "nccl-tests printed no time for this size"
+        return "skipped", "nccl-tests printed no time (or size 0) for this row"
     if wrong_name == "#wrong" and wrong not in (None, "N/A") and (_number(wrong) or 0) > 0:
         return "error", f"nccl-tests counted {wrong} wrong values (#wrong) in its correctness check"
     if wrong_name == "error" and wrong is not None and wrong.endswith("*"):
