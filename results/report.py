@@ -282,6 +282,7 @@ def _catalog_points(raw: Iterable[Mapping[str, Any]], regions: Sequence[Region])
 
 
 def _verdicts(subject: Subject, entry: Mapping[str, Any]) -> list[VerdictRow]:
+    above = _above_peak(entry)
     rows = []
     for v in entry.get("verdicts", ()):
         nearest = v.get("nearest") or None
@@ -294,9 +295,19 @@ def _verdicts(subject: Subject, entry: Mapping[str, Any]) -> list[VerdictRow]:
             subject=subject.id, rule_set=str(v.get("rule_set")), basis=str(v.get("basis")),
             outcome=str(v.get("outcome")), paragraph=v.get("paragraph"),
             applicable=bool(v.get("applicable", True)), in_force=v.get("in_force"),
-            near_limit=bool(v.get("near_limit")), nearest=words, reason=str(v.get("reason") or ""),
+            near_limit=bool(v.get("near_limit")), nearest=words,
+            reason=(above if v.get("basis") == "measured" else "") + str(v.get("reason") or ""),
         ))
     return rows
+
+
+def _above_peak(entry: Mapping[str, Any]) -> str:
+    """'ABOVE PEAK (bf16): ' when thresholds flagged measured rates over the datasheet peak."""
+    measured = (entry.get("metrics_by_basis") or {}).get("measured") or {}
+    flagged = [str(p) for p in ((measured.get("tpp") or {}).get("inputs") or {}).get("above_peak") or ()]
+    if ((measured.get("memory_bandwidth_gbs") or {}).get("inputs") or {}).get("above_peak") is True:
+        flagged.append("device memory")
+    return f"ABOVE PEAK ({', '.join(flagged)}; see section 2): " if flagged else ""
 
 
 def _num(value: Any) -> str:

@@ -267,3 +267,6 @@ def test_a_rate_above_peak_is_marked_in_the_report(tmp_path):
     section = "".join(html_render._precision_section(data, {"precision": b"not drawn here"}))
     assert '<span class="above">above peak</span>' in section and "likely causes" in section
     assert "ABOVE PEAK" in markdown.report(data)
+    measured = [v for v in data.verdicts if v.basis == "measured"]
+    assert measured and all(v.reason.startswith("ABOVE PEAK (bf16; see section 2): ") for v in measured)
+    assert not any("ABOVE PEAK" in v.reason for v in data.verdicts if v.basis != "measured")
