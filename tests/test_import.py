@@ -187,6 +187,10 @@ def test_nvbandwidth_h800_nvlink_every_cell_as_printed():
         for j in range(i + 1, 8):
             both = float(bidir[i][j]) + float(bidir[j][i])
             assert by_key(result, f"p2p/bidirectional/src={i},dst={j}").rate == pytest.approx(both * 1e9)
+        for j in range(8):  # each printed cell also stays as printed (row, column)
+            if i != j:
+                cell = by_key(result, f"nvbandwidth/device_to_device_bidirectional_memcpy_write_ce/src={i},dst={j}")
+                assert cell.rate == pytest.approx(float(bidir[i][j]) * 1e9)
     for name in ("all_to_host_memcpy_ce", "host_to_all_bidirectional_memcpy_ce", "one_to_all_read_ce"):
         for gpu, value in enumerate(blocks[name][0]):
             assert by_key(result, f"nvbandwidth/{name}/gpu={gpu}").rate == pytest.approx(float(value) * 1e9)
@@ -229,6 +233,8 @@ def test_nvbandwidth_total_matrix_gives_pairs_and_an_io_that_meets_600(tmp_path,
         for j in range(i + 1, 7):
             assert by_key(result, f"p2p/bidirectional_read/src={i},dst={j}").rate == pytest.approx(float(total[i][j]) * 1e9)
     assert by_key(result, "p2p/aggregate_io/device=0").rate == pytest.approx(1522.36e9)  # best pair of GPU 0
+    read1 = by_key(result, "nvbandwidth/device_to_device_bidirectional_memcpy_read_ce_read1/src=6,dst=1")
+    assert read1.rate == pytest.approx(759.23e9)
     assert all(d.name.startswith("unknown GPU") for d in result.devices) and len(result.devices) == 7
     path = store.save(result, tmp_path)
     code, out, _ = run_cli(["check", str(path), "--rules", "us-2022-10", "--json"], capsys)
@@ -270,6 +276,19 @@ def test_nvbandwidth_json_every_testcase():
     again = import_text(Source.of("w.json", wrapped.encode()))
     assert [s.line for s in again.skipped] == [1, text.count("\n") + 3]
     assert len(again.result.measurements) == len(result.measurements)
+
+
+def test_nvbandwidth_json_stacked_matrices_are_split():
+    """Input constructed here (not a fixture): nvbandwidth's json_output.cpp appends each matrix of a
+    testcase to one bandwidth_matrix and keeps the last description, so a bidirectional testcase
+    holds direction 1, direction 2 and Total stacked."""
+    case = {"name": "device_to_device_bidirectional_memcpy_read_ce", "status": "Passed",
+            "bandwidth_description": "memcpy CE GPU(row) <-> GPU(column) Total bandwidth (GB/s)",
+            "bandwidth_matrix": [["N/A", "1"], ["2", "N/A"], ["N/A", "3"], ["4", "N/A"], ["N/A", "7"], ["7", "N/A"]]}
+    text = json.dumps({"nvbandwidth": {"version": "v0.8", "testcases": [case]}}, indent=1)
+    result = import_text(Source.of("stacked.json", text.encode())).result
+    assert by_key(result, "p2p/bidirectional_read/src=0,dst=1").rate == pytest.approx(7e9)
+    assert by_key(result, "nvbandwidth/device_to_device_bidirectional_memcpy_read_ce_part2/src=1,dst=0").rate == 4e9
 
 
 # --------------------------------------------------------------------------- mamf-finder

@@ -307,7 +307,7 @@ def _parse_json(source: Source) -> tuple[_Header, list[Testcase], list[Skipped]]
                     continue
                 matrix.rows.append(cells)
                 matrix.lines.append(line)
-            case.matrices.append(matrix)
+            case.matrices.extend(_split_stacked(matrix))
         if isinstance(raw.get("sum"), (int, float)):
             case.sums[case.name] = float(raw["sum"])
         cases.append(case)
@@ -315,6 +315,23 @@ def _parse_json(source: Source) -> tuple[_Header, list[Testcase], list[Skipped]]
 
 
 _BAD = object()
+
+
+def _split_stacked(matrix: Matrix) -> list[Matrix]:
+    """nvbandwidth's JSON appends every matrix of a testcase to one `bandwidth_matrix` and keeps the
+    last description (a bidirectional testcase: direction 1, direction 2, then Total): k stacked
+    square matrices become k matrices, the last one named by the description."""
+    n = matrix.columns
+    k = len(matrix.rows) // n if n and matrix.expected_rows() == n else 1
+    if k <= 1 or len(matrix.rows) != k * n:
+        return [matrix]
+    last = "total" if re.search(r"\bTotal\b", matrix.description) else None
+    parts = []
+    for part in range(k):
+        rows, lines = matrix.rows[part * n:(part + 1) * n], matrix.lines[part * n:(part + 1) * n]
+        sub = last if part == k - 1 and last else f"part{part + 1}"
+        parts.append(Matrix(matrix.description, n, rows, lines, sub))
+    return parts
 
 
 def _cell(value: Any) -> Any:
@@ -349,17 +366,20 @@ def _records(case: Testcase, source: Source, tool: Tool, host: str | None,
     if any("(ns)" in m.description or "latency" in m.description.lower() for m in case.matrices):
         not_imported.append({"testcase": case.name, "line": case.line, "why": "a latency (ns), not a rate"})
         return []
-    if case.name in P2P and "bidirectional" in case.name:
-        return _pairs_bidirectional(case, source, tool, host)
     out = []
-    for matrix in case.matrices:
+    raw = case.matrices
+    if case.name in P2P and "bidirectional" in case.name:
+        # pairs both ways as p2p records; the printed per-direction matrices stay under nvbandwidth names
+        out.extend(_pairs_bidirectional(case, source, tool, host))
+        raw = [m for m in case.matrices if m.sub != "total"]
+    for matrix in raw:
         for figure in _figures(matrix):
             index, params, value, line = figure
             what = f"nvbandwidth {case.name} ({matrix.description}): {MEDIAN}"
             if case.name in HOSTLINK:
                 out.append(_record(case, "hostlink", HOSTLINK[case.name], _bytes(case), index, value, source, tool,
                                    host, line, f"{what}; bytes copied once per direction (copy engine, pinned host buffer)"))
-            elif case.name in P2P and "src" in params:
+            elif case.name in P2P and "src" in params and "bidirectional" not in case.name:
                 out.append(_record(case, "p2p", P2P[case.name], {**params, **_bytes(case)}, params["src"], value,
                                    source, tool, host, line, f"{what}; bytes copied src->dst once (copy engine)"))
             elif case.name == "device_local_copy":
