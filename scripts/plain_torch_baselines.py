@@ -1,85 +1,251 @@
-"""Plain-torch measurements of the operations the harness times, for the 3 % overhead check.
+"""Plain-torch measurements of every operation tppbench times: the "B" side of the fidelity check.
 
-Usage (on a GPU host, after `tppbench run --mode quick`): python scripts/plain_torch_baselines.py RESULT.json
-Each baseline is the simplest honest measurement: warm-up, then CUDA events around a loop of
-calls (no cache flush), median of 10 loops. Prints harness median, baseline, and their ratio.
+Written on purpose WITHOUT importing anything from `bench` (no Backend, no bench.timing, no kernel
+module): each operation is built here from torch alone, on the same sizes and in the same operand
+layouts as the harness, and timed the simplest honest way:
+
+- GPU: CUDA events around a loop of many calls on the current stream (the loop keeps the GPU
+  busy, so the host's launch time of the first call is spread over the loop); matmul flushes the
+  L2 the same way the harness does (a >= 256 MiB buffer zeroed) before each call, outside the
+  timed interval, with one event pair per call; pageable host copies are timed on the host clock
+  around synchronised copies; the bidirectional copies run on two streams held behind one spin.
+- CPU: perf_counter around a loop of calls (matmul: cache flushed by writing a 64 MiB buffer
+  before each timed call).
+
+`plain_rate(benchmark, variant, precision, params, device)` returns work per second in the
+harness's units (flop/s, op/s, byte/s; same counting conventions), or raises `Unsupported`.
+Used by scripts/fidelity.py; `python scripts/plain_torch_baselines.py` prints one bf16 figure.
 """
 
 from __future__ import annotations
 
 import statistics
-import sys
+import time
+from typing import Callable
 
 import torch
 
-from results.store import load
+MIB = 1 << 20
+TARGET_S = 0.25  # time spent in timed calls per measurement
+MIN_CALLS, MAX_CALLS = 5, 500
 
 
-def timed(fn, loops: int = 10, calls: int = 20) -> float:
-    for _ in range(5):
+class Unsupported(Exception):
+    """This operation cannot run here (a precision the device lacks, one GPU for a peer copy)."""
+
+
+def _cuda(device: torch.device) -> bool:
+    return device.type == "cuda"
+
+
+def _sync(device: torch.device) -> None:
+    if _cuda(device):
+        torch.cuda.synchronize(device)
+
+
+def _flusher(device: torch.device) -> Callable[[], None]:
+    if _cuda(device):
+        l2 = int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0) or 50 * MIB)
+        buf = torch.empty(max(256 * MIB, 2 * l2), dtype=torch.uint8, device=device)
+    else:
+        buf = torch.empty(64 * MIB, dtype=torch.uint8)
+
+    def flush() -> None:
+        buf.fill_(1)
+    return flush
+
+
+def _calls_for(fn: Callable[[], object], device: torch.device) -> int:
+    """How many calls fill TARGET_S, from 3 warm-up calls (the first left out)."""
+    fn()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(2):
         fn()
-    torch.cuda.synchronize()
-    per_call = []
-    for _ in range(loops):
+    _sync(device)
+    per_call = max((time.perf_counter() - start) / 2, 1e-7)
+    return max(MIN_CALLS, min(MAX_CALLS, int(TARGET_S / per_call)))
+
+
+def seconds_per_call_loop(fn: Callable[[], object], device: torch.device) -> float:
+    """Events (or perf_counter) around one loop of many calls."""
+    calls = _calls_for(fn, device)
+    if _cuda(device):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         for _ in range(calls):
             fn()
         end.record()
         end.synchronize()
-        per_call.append(start.elapsed_time(end) / 1e3 / calls)
-    return statistics.median(per_call)
+        return start.elapsed_time(end) / 1e3 / calls
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls
 
 
-def baselines(n: int, copy_bytes: int, h2d_bytes: int) -> dict[str, float]:
-    dev = torch.device("cuda")
-    a = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
-    c = torch.empty(n, n, device=dev, dtype=torch.bfloat16)
-    out = {"bf16": 2 * n**3 / timed(lambda: torch.matmul(a, b, out=c))}
-    a8 = torch.randn(n, n, device=dev).to(torch.float8_e4m3fn)
-    b8 = torch.randn(n, n, device=dev).to(torch.float8_e4m3fn).t()
-    one = torch.tensor(1.0, device=dev)
-    out["fp8"] = 2 * n**3 / timed(lambda: torch._scaled_mm(a8, b8, scale_a=one, scale_b=one,
-                                                             out_dtype=torch.bfloat16, out=c))
-    src = torch.rand(copy_bytes // 4, device=dev)
-    dst = torch.empty_like(src)
-    out["copy"] = 2 * copy_bytes / timed(lambda: dst.copy_(src), calls=5)
-    host = torch.empty(h2d_bytes, dtype=torch.uint8).pin_memory()
-    dev_buf = torch.empty(h2d_bytes, dtype=torch.uint8, device=dev)
-    out["h2d_pinned"] = h2d_bytes / timed(lambda: dev_buf.copy_(host, non_blocking=True), calls=5)
-    return out
+def seconds_per_call_flushed(fn: Callable[[], object], device: torch.device) -> float:
+    """Median over calls, each preceded by a cache flush outside its own timed interval."""
+    flush = _flusher(device)
+    calls = _calls_for(fn, device)
+    times = []
+    for _ in range(calls):
+        flush()
+        if _cuda(device):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
-def main(path: str) -> int:
-    result = load(path)
-    harness = {}
-    for m in result.measurements:
-        if m.status != "ok" or m.device_index not in (0, None):
-            continue
-        if m.benchmark == "matmul" and m.variant == "reference" and m.precision in ("bf16", "fp8"):
-            harness[m.precision] = m
-        elif m.benchmark == "memory" and m.variant == "copy":
-            harness["copy"] = m
-        elif m.benchmark == "hostlink" and m.variant == "h2d_pinned":
-            harness["h2d_pinned"] = m
-    n = int(harness["bf16"].params["n"]) if "bf16" in harness else 8192
-    copy_bytes = int(harness["copy"].params["bytes"]) if "copy" in harness else 1 << 30
-    h2d_bytes = int(harness["h2d_pinned"].params["bytes"]) if "h2d_pinned" in harness else 1 << 28
-    plain = baselines(n, copy_bytes, h2d_bytes)
-    worst = 0.0
-    print(f"{'case':12} {'harness':>14} {'plain torch':>14} {'harness/plain':>14}")
-    for name, rate in plain.items():
-        got = harness.get(name)
-        if got is None:
-            print(f"{name:12} {'(not measured)':>14} {rate:14.4g}")
-            continue
-        ratio = got.rate / rate
-        worst = max(worst, abs(1 - ratio))
-        print(f"{name:12} {got.rate:14.4g} {rate:14.4g} {ratio:14.3f}")
-    print(f"largest deviation: {worst * 100:.1f}% (target <= 3%)")
-    return 0 if worst <= 0.03 else 1
+def seconds_host_clock(fn: Callable[[], object], device: torch.device) -> float:
+    calls = _calls_for(fn, device)
+    times = []
+    for _ in range(calls):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------------------------- matmul
+
+_FLOAT = {"fp64": torch.float64, "fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16,
+          "bf16": torch.bfloat16}
+
+
+def matmul_rate(precision: str, m: int, n: int, k: int, device: torch.device) -> float:
+    if precision == "tf32" and not _cuda(device):
+        raise Unsupported("tf32 is a CUDA mode")
+    if precision not in _FLOAT and precision not in ("fp8", "int8"):
+        raise Unsupported(f"no plain {precision} matmul")
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+    try:
+        if precision in _FLOAT:
+            a = torch.randn(m, k, device=device).to(_FLOAT[precision])
+            b = torch.randn(k, n, device=device).to(_FLOAT[precision])
+            c = torch.empty(m, n, device=device, dtype=_FLOAT[precision])
+            fn: Callable[[], object] = lambda: torch.matmul(a, b, out=c)
+        elif precision == "fp8":
+            a = torch.randn(m, k, device=device).to(torch.float8_e4m3fn)
+            b = torch.randn(n, k, device=device).to(torch.float8_e4m3fn).t()  # column-major
+            one = torch.tensor(1.0, device=device)
+            c = torch.empty(m, n, device=device, dtype=torch.bfloat16)
+            fn = lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16,
+                                          use_fast_accum=False, out=c)
+        else:
+            a = torch.randint(-127, 128, (m, k), device=device, dtype=torch.int8)
+            b = torch.randint(-127, 128, (n, k), device=device, dtype=torch.int8).t()  # column-major
+            c = torch.empty(m, n, device=device, dtype=torch.int32)
+            fn = lambda: torch._int_mm(a, b, out=c)
+        return 2.0 * m * n * k / seconds_per_call_flushed(fn, device)
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+# ------------------------------------------------------------------------------ device memory
+
+def memory_rate(variant: str, size: int, device: torch.device) -> float:
+    elements = size // 4
+    x, y, z = (torch.rand(elements, device=device) for _ in range(3))
+    ops = {
+        "copy": (lambda: y.copy_(x), 2),
+        "read": (lambda: torch.sum(x), 1),
+        "write": (lambda: x.fill_(3.0), 1),
+        "triad": (lambda: torch.add(y, z, alpha=3.0, out=x), 3),
+    }
+    fn, factor = ops[variant]
+    return factor * elements * 4 / seconds_per_call_loop(fn, device)
+
+
+# ---------------------------------------------------------------------------------- host link
+
+def hostlink_rate(variant: str, size: int, device: torch.device) -> float:
+    if not _cuda(device):
+        raise Unsupported("no host link on the CPU")
+    pinned = "pinned" in variant
+    host = torch.randint(0, 256, (size,), dtype=torch.uint8).pin_memory() if pinned else torch.randint(
+        0, 256, (size,), dtype=torch.uint8)
+    host_out = torch.empty(size, dtype=torch.uint8, pin_memory=pinned)
+    dev = torch.randint(0, 256, (size,), dtype=torch.uint8, device=device)
+    dev_out = torch.empty(size, dtype=torch.uint8, device=device)
+    if variant in ("h2d_pinned", "h2d_pinned_all_gpus"):
+        return size / seconds_per_call_loop(lambda: dev_out.copy_(host, non_blocking=True), device)
+    if variant == "d2h_pinned":
+        return size / seconds_per_call_loop(lambda: host_out.copy_(dev, non_blocking=True), device)
+    if variant == "h2d_pageable":
+        return size / seconds_host_clock(lambda: dev_out.copy_(host), device)
+    if variant == "d2h_pageable":
+        return size / seconds_host_clock(lambda: host_out.copy_(dev), device)
+    if variant == "bidirectional_pinned":
+        return 2.0 * size / _two_streams(lambda: dev_out.copy_(host, non_blocking=True),
+                                         lambda: host_out.copy_(dev, non_blocking=True), device)
+    raise Unsupported(f"no plain hostlink {variant}")
+
+
+def _two_streams(first: Callable[[], object], second: Callable[[], object], device: torch.device,
+                 other_device: torch.device | None = None) -> float:
+    """Seconds per iteration of both copies on two streams (the second on `other_device`'s, when
+    given), started together behind one spin."""
+    main, other = torch.cuda.current_stream(device), torch.cuda.Stream(device=other_device or device)
+    iterations = 20
+    for _ in range(2):
+        first(), second()
+    torch.cuda.synchronize(device)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda._sleep(2_000_000)
+    start.record(main)
+    other.wait_event(start)
+    for _ in range(iterations):
+        with torch.cuda.stream(other):
+            second()
+        first()
+    main.wait_stream(other)
+    end.record(main)
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3 / iterations
+
+
+# -------------------------------------------------------------------------------- peer copies
+
+def p2p_rate(variant: str, src: int, dst: int, size: int) -> float:
+    if torch.cuda.device_count() < 2:
+        raise Unsupported("peer copies need two GPUs")
+    a = torch.randint(0, 256, (size,), dtype=torch.uint8, device=f"cuda:{src}")
+    b = torch.empty(size, dtype=torch.uint8, device=f"cuda:{dst}")
+    with torch.cuda.device(src):
+        if variant == "unidirectional":
+            return size / seconds_per_call_loop(lambda: b.copy_(a, non_blocking=True), torch.device("cuda", src))
+        back_src = torch.randint(0, 256, (size,), dtype=torch.uint8, device=f"cuda:{dst}")
+        back_dst = torch.empty(size, dtype=torch.uint8, device=f"cuda:{src}")
+        return 2.0 * size / _two_streams(lambda: b.copy_(a, non_blocking=True),
+                                         lambda: back_dst.copy_(back_src, non_blocking=True),
+                                         torch.device("cuda", src), torch.device("cuda", dst))
+
+
+def plain_rate(benchmark: str, variant: str, precision: str | None, params: dict, device: torch.device) -> float:
+    if benchmark == "matmul":
+        return matmul_rate(precision or "", int(params["m"]), int(params["n"]), int(params["k"]), device)
+    if benchmark == "memory":
+        return memory_rate(variant, int(params["bytes"]), device)
+    if benchmark == "hostlink":
+        return hostlink_rate(variant, int(params["bytes"]), device)
+    if benchmark == "p2p":
+        return p2p_rate(variant, int(params["src"]), int(params["dst"]), int(params["bytes"]))
+    raise Unsupported(f"no plain loop for {benchmark}")
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    where = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    edge = 8192 if _cuda(where) else 1024
+    print(f"bf16 {edge}^3 on {where}: {matmul_rate('bf16', edge, edge, edge, where) / 1e12:.4g} TFLOP/s")

@@ -1,15 +1,12 @@
 """Concurrent per-device measurement: one rank per GPU (or CPU slice) measuring at once, the
-concurrency recorded in every record, host-link placement on the GPU's local CPUs, the all-GPU
-host-to-device total, and SIGTERM on the concurrent (launcher) path. Real processes and signals."""
+concurrency recorded in every record, host-link placement on the GPU's local CPUs, and the
+all-GPU host-to-device total. Real processes (SIGTERM on this path: test_stop_signals.py)."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -97,38 +94,3 @@ def test_nproc_2_on_the_cpu_measures_two_cpu_slices_at_once(tmp_path):
     cpu_sets = [m.extra["cpu_set"] for m in records]
     allowed = sorted(os.sched_getaffinity(0))
     assert cpu_sets == [placement.format_cpu_set(placement.cpu_slice(r, 2, allowed)) for r in (0, 1)]
-
-
-def test_sigterm_to_the_launcher_of_a_concurrent_run_writes_rank_0s_part_and_exits_143(tmp_path):
-    proc = tppbench("run", "--device", "cpu", "--mode", "quick", "--nproc", "2", "--suite", "matmul,memory",
-                    "--out", str(tmp_path))
-    assert proc.stdout is not None
-    for line in proc.stdout:  # rank 0 logs one line per case in a multi-rank run
-        if line.startswith("[2/"):
-            break
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=90)
-    assert proc.returncode == 143, stderr
-    files = list(tmp_path.glob("*.json"))
-    assert len(files) == 1
-    result = load(files[0])
-    assert not result.run.complete and "SIGTERM" in (result.run.incomplete_reason or "")
-    assert 2 <= len(result.measurements) < 12
-    assert {m.concurrent_devices for m in result.measurements} == {2}
-    assert "Traceback" not in stderr
-    assert not _leftover_ranks(proc.pid)
-
-
-def _leftover_ranks(launcher_pid: int) -> list[int]:
-    """Processes whose parent is the launcher (its ranks), still alive."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            fields = stat.rpartition(")")[2].split()
-            if int(fields[1]) == launcher_pid and fields[0] not in "ZX":
-                found.append(int(entry))
-    return found

@@ -180,10 +180,12 @@ def test_torchrun_writes_one_file_with_every_collective_and_every_rank(world, re
     hostlink = [m for m in result.measurements if m.benchmark == "hostlink"]
     expected_ranks = list(range(world)) if world > 1 else [None]
     assert sorted({m.rank for m in hostlink}, key=str) == sorted(expected_ranks, key=str)
-    assert len(hostlink) == 5 * world
+    # 5 cases in turns + h2d_pinned_all_gpus, which ranks measure at once (skipped on the CPU)
+    assert len(hostlink) == 6 * world
+    assert {m.concurrent_devices for m in hostlink if m.variant == "h2d_pinned_all_gpus"} == {world}
     if world > 1:
         logged = [line for line in run.lines if line.startswith("[")]
-        assert len(logged) == 5 + 5 * len(sizes)  # one line per case, from rank 0 only
+        assert len(logged) == 6 + 5 * len(sizes)  # one line per case, from rank 0 only
         assert "wrote " in run.output and run.output.count("wrote ") == 1
     assert not _leftovers(str(tmp_path))
 

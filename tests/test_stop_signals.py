@@ -70,23 +70,61 @@ def test_a_signal_while_saving_is_remembered_and_a_second_one_exits_at_once():
     assert proc.stderr == "tppbench: error: second stop signal (SIGTERM): exiting at once\n"
 
 
+def stopped_run(proc: subprocess.Popen, out, signum: int = signal.SIGTERM):
+    """Send `signum`, wait, and return the one partial result file's RunResult and stdout."""
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == exit_code_for(signum), stderr
+    assert "Traceback" not in stderr
+    files = list(out.glob("*.json"))
+    assert len(files) == 1
+    result = load(files[0])
+    assert not result.run.complete
+    return result, stdout
+
+
+def tppbench(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench", "run", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
 def test_sigterm_on_a_real_cpu_run_writes_the_partial_file_and_exits_143(tmp_path):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--mode", "quick", "--suite", "matmul,memory",
-                             "--out", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = tppbench("--mode", "quick", "--suite", "matmul,memory", "--out", str(tmp_path))
     assert proc.stdout is not None
     first = proc.stdout.readline()  # `--device auto` says which backend, right before measuring
     assert "using the CPU fallback" in first
     time.sleep(3)  # a few 0.6 s quick cases, far from the last of 12
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 143, stderr
-    files = list(tmp_path.glob("*.json"))
-    assert len(files) == 1
-    result = load(files[0])
-    assert not result.run.complete
+    result, stdout = stopped_run(proc, tmp_path)
     assert result.run.incomplete_reason.startswith("terminated by SIGTERM after ")
     assert 1 <= len(result.measurements) < 12
     assert all(m.status in ("ok", "skipped") for m in result.measurements)
-    assert "terminated by SIGTERM" in stdout and "Traceback" not in stderr
+    assert "terminated by SIGTERM" in stdout
+
+
+def test_sigterm_to_the_launcher_of_a_concurrent_run_writes_rank_0s_part_and_exits_143(tmp_path):
+    proc = tppbench("--device", "cpu", "--mode", "quick", "--nproc", "2", "--suite", "matmul,memory",
+                    "--out", str(tmp_path))
+    assert proc.stdout is not None
+    for line in proc.stdout:  # rank 0 logs one line per case in a multi-rank run
+        if line.startswith("[2/"):
+            break
+    result, _stdout = stopped_run(proc, tmp_path)
+    assert "SIGTERM" in (result.run.incomplete_reason or "")
+    assert 2 <= len(result.measurements) < 12
+    assert {m.concurrent_devices for m in result.measurements} == {2}
+    assert not _leftover_ranks(proc.pid)
+
+
+def _leftover_ranks(launcher_pid: int) -> list[int]:
+    """Processes whose parent is the launcher (its ranks), still alive."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            fields = stat.rpartition(")")[2].split()
+            if int(fields[1]) == launcher_pid and fields[0] not in "ZX":
+                found.append(int(entry))
+    return found
