@@ -94,3 +94,12 @@ def test_nproc_2_on_the_cpu_measures_two_cpu_slices_at_once(tmp_path):
     cpu_sets = [m.extra["cpu_set"] for m in records]
     allowed = sorted(os.sched_getaffinity(0))
     assert cpu_sets == [placement.format_cpu_set(placement.cpu_slice(r, 2, allowed)) for r in (0, 1)]
+
+
+@pytest.mark.gpu
+def test_host_link_placement_on_a_real_gpu_is_a_subset_of_the_allowed_cpus_or_says_why():
+    where = placement.gpu_local_placement(0)
+    if where.cpus is None:
+        assert where.reason  # e.g. NVML Not Supported in a VM: recorded, never raised
+    else:
+        assert set(where.cpus) <= os.sched_getaffinity(0)
