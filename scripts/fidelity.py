@@ -1,6 +1,6 @@
 """Fidelity check: does the harness lose anything to its own method? For every case of every
 family the device can run (matmul per precision, device memory, host link, peer copies with two
-GPUs), measure it with the harness (A: `bench.runner.run_case`, exactly what `tppbench run` does)
+GPUs, collectives in a world of one), measure it with the harness (A: `bench.runner.run_case`, exactly what `tppbench run` does)
 and with an independent plain-torch loop (B: scripts/plain_torch_baselines.py, which imports
 nothing from `bench`), interleaved A B A B ... for `--passes` passes, and compare the medians:
 ratio = median(harness rates) / median(plain rates), with the SM clock each side ran at.
@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from plain_torch_baselines import Unsupported, plain_rate  # noqa: E402
 
-FAMILIES = ("matmul", "memory", "hostlink", "p2p")
+FAMILIES = ("matmul", "memory", "hostlink", "p2p", "collectives")
 
 
 class ClockSampler:
@@ -72,18 +72,28 @@ class ClockSampler:
 
 
 def planned_cases(kind: str, gpu: int, mode: str):
-    """(family, case, backend, info) for every case `tppbench run` would measure on this device."""
+    """(family, case, backend, info) for every case `tppbench run` would measure on this device;
+    collectives in a world of one (the process group both sides then use)."""
+    from bench import distributed
     from bench.runner import RunOptions, plan
+
+    distributed.Session(None, kind, 120.0, gpu if kind == "cuda" else None).start()
 
     suites = tuple(f for f in FAMILIES if kind == "cuda" or f != "p2p")
     options = RunOptions(backend_kind=kind, mode=mode, suites=suites, gpus=(gpu,) if kind == "cuda" else None)
     if kind == "cuda" and torch.cuda.device_count() >= 2:
         options = RunOptions(backend_kind=kind, mode=mode, suites=suites, gpus=(gpu, (gpu + 1) % torch.cuda.device_count()))
+    largest: dict[str, int] = {}  # collectives: the largest size of the sweep, one case per operation
+    for device in plan(options):
+        for _family, case in device.cases:
+            if case.benchmark == "collectives":
+                largest[case.variant] = max(largest.get(case.variant, 0), int(case.params["bytes"]))
     for device in plan(options):
         if device.phase == "device" and device.backend.device_index not in (gpu, None):
             continue
         for family, case in device.cases:
-            yield family, case, device.backend, device.info
+            if case.benchmark != "collectives" or int(case.params["bytes"]) == largest[case.variant]:
+                yield family, case, device.backend, device.info
 
 
 def harness_once(family, case, backend, info, mode: str) -> tuple[float | None, float | None, str | None]:

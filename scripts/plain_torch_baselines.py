@@ -233,6 +233,30 @@ def p2p_rate(variant: str, src: int, dst: int, size: int) -> float:
                                          torch.device("cuda", src), torch.device("cuda", dst))
 
 
+# -------------------------------------------------------------------------------- collectives
+
+def collective_rate(op: str, size: int, device: torch.device) -> float:
+    """algbw = S / t in a world of one (the process group the caller started): S bytes of float32
+    per call, as nccl-tests counts S for each operation."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_world_size() != 1:
+        raise Unsupported("the plain collective loop runs in an initialised world of one")
+    x = torch.rand(size // 4, device=device)
+    y = torch.empty_like(x)
+    # torch >= 2.12 names them *_single (the *_tensor names warn on every call)
+    gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+    scatter = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
+    ops: dict[str, Callable[[], object]] = {
+        "all_reduce": lambda: dist.all_reduce(x),
+        "broadcast": lambda: dist.broadcast(x, src=0),
+        "all_gather": lambda: gather(y, x),
+        "reduce_scatter": lambda: scatter(y, x),
+        "all_to_all": lambda: dist.all_to_all_single(y, x),
+    }
+    return size / seconds_per_call_loop(ops[op], device)
+
+
 def plain_rate(benchmark: str, variant: str, precision: str | None, params: dict, device: torch.device) -> float:
     if benchmark == "matmul":
         return matmul_rate(precision or "", int(params["m"]), int(params["n"]), int(params["k"]), device)
@@ -242,6 +266,8 @@ def plain_rate(benchmark: str, variant: str, precision: str | None, params: dict
         return hostlink_rate(variant, int(params["bytes"]), device)
     if benchmark == "p2p":
         return p2p_rate(variant, int(params["src"]), int(params["dst"]), int(params["bytes"]))
+    if benchmark == "collectives":
+        return collective_rate(variant, int(params["bytes"]), device)
     raise Unsupported(f"no plain loop for {benchmark}")
 
 
