@@ -10,6 +10,7 @@ over its GPUs. Outliers, by rule:
              is not an outlier, however many MADs that is).
   pct-below  flagged when the value is at least `threshold` percent (default 10) below the
              group median; groups of fewer than 2 are never flagged.
+A GPU seen under several hosts or device indices (one UUID) is shown with the smallest of them.
 The slowest GPU of a host is the one with the lowest relative speed: the median, over its
 cases, of its value divided by the fleet median for that case and model.
 """
@@ -84,10 +85,9 @@ def analyze(frame: "pd.DataFrame", rule: OutlierRule = OutlierRule()) -> FleetAn
     import pandas as pd
 
     ok = frame[(frame["status"] == "ok") & frame["rate"].notna() & frame["device_name"].notna()]
-    summary = _summary(ok)
     gpus = (
         ok.groupby(GROUP + ["gpu"], sort=False, observed=True)
-        .agg(host=("host", "first"), device_index=("device_index", "first"),
+        .agg(host=("host", "min"), device_index=("device_index", "min"),
              runs=("rate", "size"), value=("rate", "median"))
         .reset_index()
     )
@@ -98,6 +98,7 @@ def analyze(frame: "pd.DataFrame", rule: OutlierRule = OutlierRule()) -> FleetAn
         .reset_index()
     )
     hosts = _flag(hosts, rule)
+    summary = _summary(ok, gpus, hosts)
     rows = frame.merge(
         gpus[GROUP + ["gpu", "fleet_median", "robust_z", "pct_below_median", "outlier"]],
         on=GROUP + ["gpu"], how="left",
@@ -108,12 +109,13 @@ def analyze(frame: "pd.DataFrame", rule: OutlierRule = OutlierRule()) -> FleetAn
     return FleetAnalysis(rule, rows, summary, gpus, hosts, slowest)
 
 
-def _summary(ok: "pd.DataFrame") -> "pd.DataFrame":
+def _summary(ok: "pd.DataFrame", gpus: "pd.DataFrame", hosts: "pd.DataFrame") -> "pd.DataFrame":
+    """Per key + model: measurements, GPUs (rows of `gpus`), hosts (rows of `hosts`: the hosts
+    of its GPUs), median, MAD, min, max of the rates."""
     grouped = ok.groupby(GROUP, sort=False, observed=True)
-    out = grouped.agg(
-        count=("rate", "size"), gpus=("gpu", "nunique"), hosts=("host", "nunique"),
-        median=("rate", "median"), min=("rate", "min"), max=("rate", "max"),
-    )
+    out = grouped.agg(count=("rate", "size"), median=("rate", "median"), min=("rate", "min"), max=("rate", "max"))
+    out["gpus"] = gpus.groupby(GROUP, sort=False).size()
+    out["hosts"] = hosts.groupby(GROUP, sort=False).size()
     med = grouped["rate"].transform("median")
     out["mad"] = (ok["rate"] - med).abs().groupby([ok[c] for c in GROUP], sort=False).median()
     return out.reset_index()[GROUP + ["count", "gpus", "hosts", "median", "mad", "min", "max"]]
@@ -163,7 +165,7 @@ def _slowest(gpus: "pd.DataFrame") -> "pd.DataFrame":
         return pd.DataFrame(columns=SLOWEST_COLUMNS)
     per_gpu = (
         table.groupby(["host", "gpu"], sort=False)
-        .agg(device_index=("device_index", "first"), device_name=("device_name", "first"),
+        .agg(device_index=("device_index", "min"), device_name=("device_name", "min"),
              relative_speed=("ratio", "median"))
         .reset_index()
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -314,3 +315,16 @@ def test_an_interrupted_update_leaves_the_previous_index_readable(tmp_path, monk
         assert reader.fleet(OutlierRule()).files_read == 2  # the old generation, intact
     assert build.update(index, [folder]).files == 3
     assert len(list((index / "files").glob("*.parquet"))) == 1  # leftovers of the crash removed
+
+
+def test_scale_script_benchmarks_the_index_on_a_small_fleet(tmp_path):
+    root = Path(__file__).parents[1]
+    proc = subprocess.run(
+        [sys.executable, "scripts/bench_fleet_scale.py", "--index-sizes", "20,40", "--batch", "20",
+         "--keep", str(tmp_path / "f")], cwd=root, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for line in ("first index of 40 files", "fleet tables + outliers over the 40-file index",
+                 "update of the 40-file index after 20 new files", "projected 1,000,000 files"):
+        assert line in proc.stdout, proc.stdout
+    assert "20 new, 0 changed, 0 removed, 40 unchanged" in proc.stdout

@@ -15,7 +15,7 @@ import concurrent.futures as futures
 import multiprocessing
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -62,15 +62,6 @@ class UpdateSummary:
                 f"{self.parts_rewritten} rewritten; {self.seconds:.1f} s")
 
 
-@dataclass(frozen=True)
-class _Known:
-    size_bytes: int
-    mtime_ns: int
-    sha256: str
-    status: str
-    problem: str | None
-
-
 def update(
     folder: str | os.PathLike[str],
     paths: Iterable[str | os.PathLike[str]],
@@ -93,16 +84,18 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
             started: float) -> UpdateSummary:
     current = _fingerprints(paths, folder)
     old_files = pq.read_table(folder / old.files_table) if old.files_table else tables.FILES.empty_table()
-    known = _known(old_files)
-    tasks, unchanged = [], 0
-    for path, (size, mtime_ns) in current.items():
-        seen = known.get(path)
-        if seen is not None and seen.size_bytes == size and seen.mtime_ns == mtime_ns:
+    known = dict(zip(old_files["path"].to_pylist(),
+                     zip(old_files["size_bytes"].to_pylist(), old_files["mtime_ns"].to_pylist())))
+    changed_paths, unchanged = [], 0
+    for path, fingerprint in current.items():
+        if known.get(path) == fingerprint:
             unchanged += 1
-            if strict and seen.status == "skipped":
-                raise ResultFileError(path, seen.problem or "recorded as bad in the index")
         else:
-            tasks.append(FileTask(path, size, mtime_ns, seen.sha256 if seen else None))
+            changed_paths.append(path)
+    if strict:
+        _refuse_recorded_bad(old_files, current)
+    hashes = _recorded(old_files, "sha256", [p for p in changed_paths if p in known])
+    tasks = [FileTask(p, *current[p], hashes.get(p)) for p in changed_paths]
     vanished = set(known) - set(current)
     if not tasks and not vanished:
         return _summary(old, old_files, added=0, changed=0, touched=0, removed=0, unchanged=unchanged,
@@ -178,9 +171,20 @@ def _fingerprints(paths: list, index_folder: Path) -> dict[str, tuple[int, int]]
     return found
 
 
-def _known(files: pa.Table) -> dict[str, _Known]:
-    columns = [files[c].to_pylist() for c in ("path", "size_bytes", "mtime_ns", "sha256", "status", "problem")]
-    return {path: _Known(*rest) for path, *rest in zip(*columns)}
+def _recorded(files: pa.Table, column: str, paths: list[str]) -> dict[str, object]:
+    """path -> `column` for the given paths (a few: the changed files)."""
+    if not paths:
+        return {}
+    chosen = files.filter(pc.is_in(files["path"], value_set=pa.array(paths, pa.string())))
+    return dict(zip(chosen["path"].to_pylist(), chosen[column].to_pylist()))
+
+
+def _refuse_recorded_bad(files: pa.Table, current: dict[str, tuple[int, int]]) -> None:
+    """--strict: a file recorded as bad that is still there, unchanged, is fatal."""
+    bad = files.filter(pc.equal(files["status"], "skipped"))
+    for path, size, mtime_ns, problem in zip(*(bad[c].to_pylist() for c in ("path", "size_bytes", "mtime_ns", "problem"))):
+        if current.get(path) == (size, mtime_ns):
+            raise ResultFileError(path, problem or "recorded as bad in the index")
 
 
 def _parse(tasks: list[FileTask], workers: int | None) -> Iterator[ChunkResult]:

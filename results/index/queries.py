@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 MEMORY_LIMIT = "640MB"
 GROUP = ", ".join(fleet.GROUP)
-FIRST = "(source, row_in_file)"  # file order: what pandas' "first" means over raw files
 
 
 @dataclass(frozen=True)
@@ -153,12 +152,11 @@ class IndexReader:
 
     def fleet(self, rule: fleet.OutlierRule) -> IndexFleetAnalysis:
         self._fleet_tables(rule)
-        summary = self.df(SUMMARY_SQL)
-        counts = self.con.execute(
-            "SELECT count(*), count(DISTINCT gpu), count(DISTINCT host) FROM m").fetchone()
+        counts = self.con.execute("SELECT count(*), count(DISTINCT gpu), count(DISTINCT host) FROM m").fetchone()
         return IndexFleetAnalysis(
-            rule, summary, self.df(_per_unit_sql("gpus_flagged", ["host", "gpu", "device_index", "device_name"])),
-            self.df(_per_unit_sql("hosts_flagged", ["host", "device_name"])), self.df(SLOWEST_SQL),
+            rule, self.df(SUMMARY_SQL),
+            self.df(_per_unit_sql("gf", ["host", "gpu", "device_index", "device_name"])),
+            self.df(_per_unit_sql("hf", ["host", "device_name"])), self.df(SLOWEST_SQL),
             int(counts[0]), int(counts[1]), int(counts[2]),
             int(self.scalar("SELECT count(*) FROM f")), self.skipped(),
         )
@@ -180,10 +178,17 @@ class IndexReader:
         return target
 
     def _fleet_tables(self, rule: fleet.OutlierRule) -> None:
+        """Temp tables: groups (one per case key + device model + unit, with the statistics),
+        gf (per GPU and group, flagged) and hf (per host and group, flagged)."""
+        if getattr(self, "_rule", None) == rule:
+            return
         with _index_errors(self.folder):
-            self.con.execute("DROP TABLE IF EXISTS gpus_flagged; DROP TABLE IF EXISTS hosts_flagged")
-            self.con.execute(f"CREATE TEMP TABLE gpus_flagged AS {_flag_sql(GPUS_SQL, rule)}")
-            self.con.execute(f"CREATE TEMP TABLE hosts_flagged AS {_flag_sql(HOSTS_SQL, rule)}")
+            for sql in FLEET_TABLES_SQL(rule):
+                self.con.execute(sql)
+            collided = self.con.execute("SELECT count(*) FROM groups WHERE collided").fetchone()[0]
+        if collided:  # a 64-bit hash collision between two case keys: never silently merged
+            raise TppbenchError(f"{self.folder}: two case groups share a hash; cannot analyse")
+        self._rule = rule
 
 
 @contextlib.contextmanager
@@ -200,30 +205,51 @@ def _index_errors(folder: Path) -> Iterator[None]:
 
 # ---------------------------------------------------------------------- the fleet SQL
 
-OK_ROWS = "(SELECT * FROM m WHERE status = 'ok' AND rate IS NOT NULL AND NOT isnan(rate) AND device_name IS NOT NULL)"
+# Rows are grouped by gid, a 64-bit hash of (key, device model, rate unit): integer keys keep the
+# aggregations over millions of rows cheap; a collision is detected (min <> max) and refused.
+OK_ROWS = f"""SELECT hash({GROUP}) AS gid, * FROM m
+WHERE status = 'ok' AND rate IS NOT NULL AND NOT isnan(rate) AND device_name IS NOT NULL"""
+
+
+def FLEET_TABLES_SQL(rule: fleet.OutlierRule) -> list[str]:  # noqa: N802 - SQL text, like the constants
+    return [
+        "DROP VIEW IF EXISTS ok; DROP TABLE IF EXISTS groups; DROP TABLE IF EXISTS gf; DROP TABLE IF EXISTS hf",
+        f"CREATE TEMP VIEW ok AS {OK_ROWS}",
+        GROUPS_SQL,
+        f"CREATE TEMP TABLE gf AS {_flag_sql(GPUS_SQL, rule)}",
+        f"CREATE TEMP TABLE hf AS {_flag_sql(HOSTS_SQL, rule)}",
+    ]
+
+
+# per case key + device model: the statistics over every measurement (count, median, MAD, ...);
+# its GPUs and hosts are counted from gf and hf
+GROUPS_SQL = f"""
+CREATE TEMP TABLE groups AS
+WITH med AS (SELECT gid, median(rate) AS median FROM ok GROUP BY gid)
+SELECT gid, min(key) AS key, min(device_name) AS device_name, min(rate_unit) AS rate_unit,
+       (min(key) <> max(key) OR min(device_name) <> max(device_name) OR min(rate_unit) <> max(rate_unit)) AS collided,
+       count(*) AS count, any_value(med.median) AS median, median(abs(rate - med.median)) AS mad,
+       min(rate) AS min, max(rate) AS max, min(row_in_file) AS first_row
+FROM ok JOIN med USING (gid)
+GROUP BY gid
+"""
 
 SUMMARY_SQL = f"""
-WITH ok AS {OK_ROWS},
-med AS (SELECT {GROUP}, median(rate) AS median FROM ok GROUP BY {GROUP})
-SELECT {GROUP}, count(*) AS count, count(DISTINCT gpu) AS gpus, count(DISTINCT host) AS hosts,
-       any_value(med.median) AS median, median(abs(rate - med.median)) AS mad,
-       min(rate) AS min, max(rate) AS max
-FROM ok JOIN med USING ({GROUP})
-GROUP BY {GROUP}
-ORDER BY min(row_in_file), key, device_name
+SELECT {GROUP}, count, gpus, hosts, median, mad, min, max
+FROM groups
+JOIN (SELECT gid, count(*) AS gpus FROM gf GROUP BY gid) USING (gid)
+JOIN (SELECT gid, count(*) AS hosts FROM hf GROUP BY gid) USING (gid)
+ORDER BY first_row, key, device_name
 """
 
 # a GPU's value for a case: the median over its runs
-GPUS_SQL = f"""
-SELECT {GROUP}, gpu, arg_min(host, {FIRST}) AS host,
-       arg_min(device_index, {FIRST}) FILTER (WHERE device_index IS NOT NULL) AS device_index,
-       count(*) AS runs, median(rate) AS value
-FROM {OK_ROWS} AS ok
-GROUP BY {GROUP}, gpu
+GPUS_SQL = """
+SELECT gid, gpu, min(host) AS host, min(device_index) AS device_index, count(*) AS runs, median(rate) AS value
+FROM ok GROUP BY gid, gpu
 """
 
 # a host's value for a case: the median over its GPUs
-HOSTS_SQL = f"SELECT {GROUP}, host, count(*) AS gpus, median(value) AS value FROM gpus_flagged GROUP BY {GROUP}, host"
+HOSTS_SQL = "SELECT gid, host, count(*) AS gpus, median(value) AS value FROM gf GROUP BY gid, host"
 
 
 def _flag_sql(values_sql: str, rule: fleet.OutlierRule) -> str:
@@ -236,21 +262,22 @@ def _flag_sql(values_sql: str, rule: fleet.OutlierRule) -> str:
                    f"AND size >= {fleet.MIN_GROUP['pct-below']}")
     return f"""
 WITH v AS ({values_sql}),
-med AS (SELECT {GROUP}, median(value) AS fleet_median, count(*) AS size FROM v GROUP BY {GROUP}),
+med AS (SELECT gid, median(value) AS fleet_median, count(*) AS size FROM v GROUP BY gid),
 dev AS (SELECT v.*, med.fleet_median, med.size, v.value - med.fleet_median AS deviation
-        FROM v JOIN med USING ({GROUP})),
-spread AS (SELECT {GROUP}, median(abs(deviation)) AS mad, avg(abs(deviation)) AS mean_ad
-           FROM dev GROUP BY {GROUP}),
+        FROM v JOIN med USING (gid)),
+spread AS (SELECT gid, median(abs(deviation)) AS mad, avg(abs(deviation)) AS mean_ad FROM dev GROUP BY gid),
+scaled AS (
+  SELECT dev.*, spread.mad, greatest(
+           CASE WHEN spread.mad > 0 THEN spread.mad / {fleet.MAD_TO_SIGMA!r}
+                ELSE spread.mean_ad * {fleet.MEANAD_TO_SIGMA!r} END,
+           abs(dev.fleet_median) * {fleet.MIN_RELATIVE_SPREAD!r}) AS scale
+  FROM dev JOIN spread USING (gid)),
 scored AS (
-  SELECT dev.*, spread.mad,
+  SELECT * EXCLUDE (scale),
          CASE WHEN size >= {fleet.MIN_GROUP['robust-z']} THEN (
            CASE WHEN scale > 0 THEN deviation / scale ELSE 0.0 END) END AS robust_z,
          (fleet_median - value) / fleet_median * 100.0 AS pct_below_median
-  FROM dev JOIN spread USING ({GROUP}),
-  LATERAL (SELECT greatest(
-      CASE WHEN spread.mad > 0 THEN spread.mad / {fleet.MAD_TO_SIGMA!r} ELSE spread.mean_ad * {fleet.MEANAD_TO_SIGMA!r} END,
-      abs(dev.fleet_median) * {fleet.MIN_RELATIVE_SPREAD!r}) AS scale)
-)
+  FROM scaled)
 SELECT * EXCLUDE (size, deviation), {outlier} AS outlier,
        CASE WHEN deviation < 0 THEN 'slow' WHEN deviation > 0 THEN 'fast' ELSE '' END AS direction
 FROM scored
@@ -263,11 +290,12 @@ def _per_unit_sql(table: str, unit: list[str]) -> str:
     cols = ", ".join(unit)
     same = " AND ".join(f"w.{c} IS NOT DISTINCT FROM c.{c}" for c in unit)
     return f"""
-WITH c AS (SELECT {cols}, count(*) AS cases FROM {table} GROUP BY {cols}),
+WITH t AS (SELECT {GROUP}, {table}.* FROM {table} JOIN groups USING (gid)),
 w AS (SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY pct_below_median DESC, key) AS pick,
              count(*) OVER (PARTITION BY {cols}) AS flagged_cases
-      FROM {table} WHERE outlier)
-SELECT w.* EXCLUDE (pick), c.cases FROM w JOIN c ON {same}
+      FROM t WHERE outlier),
+c AS (SELECT {cols}, count(*) AS cases FROM t WHERE host IN (SELECT host FROM w) GROUP BY {cols})
+SELECT w.* EXCLUDE (pick, gid), c.cases FROM w JOIN c ON {same}
 WHERE pick = 1
 ORDER BY pct_below_median DESC, host
 """
@@ -277,21 +305,22 @@ SLOWEST_SQL = f"""
 WITH per_gpu AS (
   SELECT host, gpu, min(device_index) AS device_index, min(device_name) AS device_name,
          median(value / fleet_median) AS relative_speed,
-         arg_min(key, value / fleet_median) AS worst_key, min(value / fleet_median) AS worst_ratio
-  FROM gpus_flagged GROUP BY host, gpu),
+         arg_min(gid, value / fleet_median) AS worst_gid, min(value / fleet_median) AS worst_ratio
+  FROM gf JOIN groups USING (gid) GROUP BY host, gpu),
 ranked AS (
   SELECT *, count(*) OVER (PARTITION BY host) AS gpus_on_host,
          row_number() OVER (PARTITION BY host ORDER BY relative_speed, gpu) AS pick
   FROM per_gpu)
-SELECT {", ".join(fleet.SLOWEST_COLUMNS)} FROM ranked WHERE pick = 1
+SELECT host, gpu, device_index, ranked.device_name, gpus_on_host, relative_speed,
+       groups.key AS worst_key, worst_ratio
+FROM ranked JOIN groups ON groups.gid = ranked.worst_gid
+WHERE pick = 1
 ORDER BY relative_speed, host
 """
 
 EXPORT_SQL = f"""
 SELECT {", ".join("m." + c for c in COLUMNS)}, g.fleet_median, g.robust_z, g.pct_below_median,
        coalesce(g.outlier, FALSE) AS outlier, m.rate / g.fleet_median AS ratio_to_median
-FROM m LEFT JOIN gpus_flagged AS g
-  ON m.key = g.key AND m.device_name = g.device_name AND m.rate_unit = g.rate_unit AND m.gpu = g.gpu
+FROM m LEFT JOIN gf AS g ON hash(m.key, m.device_name, m.rate_unit) = g.gid AND m.gpu = g.gpu
 ORDER BY m.source, m.row_in_file
 """
-
