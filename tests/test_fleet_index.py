@@ -328,3 +328,15 @@ def test_scale_script_benchmarks_the_index_on_a_small_fleet(tmp_path):
                  "update of the 40-file index after 20 new files", "projected 1,000,000 files"):
         assert line in proc.stdout, proc.stdout
     assert "20 new, 0 changed, 0 removed, 40 unchanged" in proc.stdout
+
+
+def test_many_updates_of_one_partition_are_merged_into_few_parts(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "MAX_PARTS_PER_PARTITION", 2)
+    folder = tmp_path / "fleet"
+    index = tmp_path / "idx"
+    for day in range(1, 6):  # five nightly updates, all January, one device model
+        store.save(synth.h100_run(day, f"synthetic-node-{day}", started_utc=f"2026-01-0{day}T10:00:00Z"), folder)
+        build.update(index, [folder])
+        assert len(layout.open_existing(index).parts) <= 2
+    build.update(tmp_path / "fresh", [folder])
+    assert_same_index(index, tmp_path / "fresh")
