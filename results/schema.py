@@ -310,7 +310,7 @@ _STR_FIELDS = {
 _STR_LIST_FIELDS = {"flags", "argv", "suites", "hosts", "throttle_reasons"}
 
 
-_OBJECT_FIELDS = {"params", "extra", "unavailable", "env"}
+_OBJECT_FIELDS = {"params", "extra", "unavailable", "env", "imported_from"}
 _KIND: dict[str, str] = {
     **dict.fromkeys(_FLOAT_FIELDS, "float"), **dict.fromkeys(_INT_FIELDS, "int"),
     **dict.fromkeys(_BOOL_FIELDS, "bool"), **dict.fromkeys(_STR_FIELDS, "str"),

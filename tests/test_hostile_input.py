@@ -112,12 +112,15 @@ def test_special_files_are_refused_by_type_before_reading(name, tmp_path):
         assert leftovers(work) == []
 
 
-def test_special_files_as_spec_and_rule_data(tmp_path):
+def test_special_files_as_spec_rule_data_and_import_input(tmp_path):
     fifo = tmp_path / "spec.toml"
     os.mkfifo(fifo)
-    outcome = invoke(["check", str(fifo)])
-    check_outcome(outcome, {1}, [str(fifo)])
-    assert "FIFO" in outcome.err
+    for argv in (["check", str(fifo)], ["import", str(fifo), "--out", str(tmp_path / "out")],
+                 ["import", "/dev/zero", "--out", str(tmp_path / "out")]):
+        outcome = invoke(argv)
+        check_outcome(outcome, {1}, [argv[1]])
+        assert "FIFO" in outcome.err or "character device" in outcome.err
+    assert not (tmp_path / "out").exists()
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "us-2023-10.toml").symlink_to("/dev/zero")

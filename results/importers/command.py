@@ -15,6 +15,7 @@ from typing import Any
 
 from results.importers import FORMATS, importer
 from results.importers.source import ImportFailed, Imported, Source
+from results.untrusted_file import UnreadableFile, read_untrusted
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024  # the largest log seen here is 75 KB; far larger is not a tool's output
 _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
@@ -109,16 +110,11 @@ def _inputs(files: list[str]) -> list[tuple[str, bytes]]:
             raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
             out.append(("<stdin>", _bounded("<stdin>", raw)))
             continue
-        try:
-            with open(name, "rb") as handle:
-                raw = handle.read(MAX_INPUT_BYTES + 1)
-        except FileNotFoundError:
-            raise ImportFailed(name, None, "no such file") from None
-        except IsADirectoryError:
-            raise ImportFailed(name, None, "is a folder; name the tool's output files") from None
-        except OSError as exc:
-            raise ImportFailed(name, None, f"cannot read: {exc.strerror or exc}") from None
-        out.append((name, _bounded(name, raw)))
+        try:  # a FIFO, /dev/zero or symlink loop is refused from a stat, before it is opened
+            raw = read_untrusted(name, MAX_INPUT_BYTES, "a tool's text output (name the output files)")
+        except UnreadableFile as exc:
+            raise ImportFailed(name, None, exc.problem) from None
+        out.append((name, raw))
     return out
 
 
