@@ -260,6 +260,11 @@ def _damage(index: Path, how: str) -> None:
     part = index / next(iter(manifest.parts))
     if how == "truncated part":
         part.write_bytes(part.read_bytes()[:100])
+    elif how == "corrupt files table":  # same size, garbage footer
+        table = index / manifest.files_table
+        data = bytearray(table.read_bytes())
+        data[-60:-8] = b"\xff" * 52
+        table.write_bytes(bytes(data))
     elif how == "missing files table":
         (index / manifest.files_table).unlink()
     elif how == "garbage manifest":
@@ -271,7 +276,7 @@ def _damage(index: Path, how: str) -> None:
         (index / layout.MANIFEST).write_text('{"format": "something else"}')
 
 
-@pytest.mark.parametrize("how", ["truncated part", "missing files table", "garbage manifest", "newer format",
+@pytest.mark.parametrize("how", ["truncated part", "corrupt files table", "missing files table", "garbage manifest", "newer format",
                                  "foreign manifest"])
 def test_a_damaged_index_is_a_one_line_error_and_never_rebuilt(capsys, tmp_path, how):
     folder = fleet_folder(tmp_path, hosts=2, gpus=1)

@@ -83,7 +83,7 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
             on_problem: Callable[[LoadProblem], None] | None, workers: int | None,
             started: float) -> UpdateSummary:
     current = _fingerprints(paths, folder)
-    old_files = pq.read_table(folder / old.files_table) if old.files_table else tables.FILES.empty_table()
+    old_files = _read_files_table(folder, old)
     known = dict(zip(old_files["path"].to_pylist(),
                      zip(old_files["size_bytes"].to_pylist(), old_files["mtime_ns"].to_pylist())))
     changed_paths, unchanged = [], 0
@@ -122,7 +122,10 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
         dropped = vanished | (reparsed & set(known))
         rewrite = _parts_of(old_files, dropped) | _compaction(old, writer.partitions())
         for name in sorted(rewrite):
-            writer.fold(name, dropped)
+            try:
+                writer.fold(name, dropped)
+            except (pa.ArrowException, OSError) as exc:
+                raise layout.damaged(folder, f"{name} unreadable: {str(exc).splitlines()[0]}") from None
         new_parts = writer.close()
     except BaseException:
         writer.abort()
@@ -153,6 +156,15 @@ def _summary(manifest: layout.Manifest, files: pa.Table, *, added: int, changed:
     return UpdateSummary(files.num_rows, skipped, sum(p.rows for p in manifest.parts.values()),
                          len(manifest.parts), added, changed, touched, removed, unchanged, written,
                          rewritten, problems, time.perf_counter() - started, committed)
+
+
+def _read_files_table(folder: Path, manifest: layout.Manifest) -> pa.Table:
+    if not manifest.files_table:
+        return tables.FILES.empty_table()
+    try:
+        return pq.read_table(folder / manifest.files_table).cast(tables.FILES)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise layout.damaged(folder, f"{manifest.files_table} unreadable: {str(exc).splitlines()[0]}") from None
 
 
 def _fingerprints(paths: list, index_folder: Path) -> dict[str, tuple[int, int]]:

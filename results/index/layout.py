@@ -66,7 +66,7 @@ class Manifest:
         }
 
 
-def _damaged(folder: Path, problem: str) -> IndexFolderError:
+def damaged(folder: Path, problem: str) -> IndexFolderError:
     return IndexFolderError(f"{folder}: damaged tppbench index ({problem}); it is left as it is: "
                        "move it away or give another --index folder to build a new one")
 
@@ -76,7 +76,7 @@ def _read_manifest(folder: Path) -> Manifest:
     try:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise _damaged(folder, f"{MANIFEST} unreadable: {exc.__class__.__name__}") from None
+        raise damaged(folder, f"{MANIFEST} unreadable: {exc.__class__.__name__}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise IndexFolderError(f"{folder}: {MANIFEST} is not a tppbench fleet index manifest; "
                           "refusing to use or overwrite this folder")
@@ -91,7 +91,7 @@ def _read_manifest(folder: Path) -> Manifest:
         return Manifest(int(data["generation"]), data["files_table"], int(data["files_table_bytes"]),
                         parts, tuple(data.get("roots", ())), data.get("updated_utc"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise _damaged(folder, f"{MANIFEST} incomplete: {exc.__class__.__name__} {exc}") from None
+        raise damaged(folder, f"{MANIFEST} incomplete: {exc.__class__.__name__} {exc}") from None
 
 
 def _check_files(folder: Path, manifest: Manifest) -> None:
@@ -102,9 +102,9 @@ def _check_files(folder: Path, manifest: Manifest) -> None:
         try:
             actual = (folder / name).stat().st_size
         except OSError:
-            raise _damaged(folder, f"{name} is missing") from None
+            raise damaged(folder, f"{name} is missing") from None
         if actual != size:
-            raise _damaged(folder, f"{name} has {actual} bytes, the manifest recorded {size}")
+            raise damaged(folder, f"{name} has {actual} bytes, the manifest recorded {size}")
 
 
 def open_existing(folder: str | os.PathLike[str]) -> Manifest:

@@ -101,11 +101,20 @@ class IndexReader:
         self.folder = Path(folder)
         self.selection = selection
         self.manifest = layout.open_existing(self.folder)
+        self._rule: fleet.OutlierRule | None = None  # the rule the fleet temp tables were built for
         self._spill = tempfile.mkdtemp(prefix="tppbench-index-")
         self.con = duckdb.connect(config={
             "threads": max(1, min(os.cpu_count() or 1, 4)), "memory_limit": MEMORY_LIMIT,
             "temp_directory": self._spill, "preserve_insertion_order": False,
         })
+        try:
+            with _index_errors(self.folder):
+                self._views(selection)
+        except BaseException:
+            self.close()
+            raise
+
+    def _views(self, selection: Selection) -> None:
         parts = [str(self.folder / p.path) for p in self.manifest.parts.values()
                  if selection.keeps_month(p.path.split("month=", 1)[1].split("/", 1)[0])]
         if parts:
@@ -180,7 +189,7 @@ class IndexReader:
     def _fleet_tables(self, rule: fleet.OutlierRule) -> None:
         """Temp tables: groups (one per case key + device model + unit, with the statistics),
         gf (per GPU and group, flagged) and hf (per host and group, flagged)."""
-        if getattr(self, "_rule", None) == rule:
+        if self._rule == rule:
             return
         with _index_errors(self.folder):
             for sql in FLEET_TABLES_SQL(rule):
