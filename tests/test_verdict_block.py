@@ -92,3 +92,16 @@ def test_the_block_never_fails_for_want_of_a_catalog(tmp_path, monkeypatch):
     monkeypatch.setenv("TPPBENCH_DEVICES_DIR", str(tmp_path / "missing"))
     lines = verdict_block(synth.h100_run(15), "x.json")
     assert len(lines) == 1 and lines[0].startswith("Export-control verdicts: not available (")
+
+
+def test_run_ends_with_the_verdict_block(tmp_path, capsys):
+    """A real CPU run (torch kernels, smoke sizes, one case): the block follows the summary table."""
+    code = main(["run", "--device", "cpu", "--mode", "smoke", "--only", "matmul/bf16/*", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    table_end = out.index("1 ok, 0 skipped, 0 error")
+    block_start = out.index("Export-control verdicts (device-level regimes in force on")
+    assert table_end < block_start < out.index("wrote ")
+    block = out[block_start:out.index("wrote ")].splitlines()
+    assert block[1].startswith("device 0 ") and block[1].endswith(": no catalog match")
+    assert block[-1].startswith("  measured: TPP ") and "(bf16 " in block[-1]
