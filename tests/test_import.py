@@ -369,6 +369,19 @@ def test_bad_input_is_one_line_exit_1_and_nothing_written(case, tmp_path, capsys
     assert not (tmp_path / "out").exists()  # the good file before it is not written either
 
 
+FIXTURES = sorted(str(p.relative_to(DATA)) for p in DATA.rglob("*") if p.is_file() and not p.name.endswith(".toml"))
+
+
+@pytest.mark.parametrize("path", FIXTURES)
+def test_every_fixture_cut_in_half_is_a_one_line_error(path, tmp_path, capsys):
+    bad = tmp_path / Path(path).name
+    bad.write_bytes(truncated(path, 0.5))
+    code, out, err = run_cli(["import", str(bad), "--out", str(tmp_path / "out")], capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert re.match(rf"tppbench: error: {re.escape(str(bad))}: line \d+: ", err), err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_garbled_row_is_skipped_and_listed(tmp_path, capsys):
     lines = fixture("nccl-tests/h100_2x8_all_reduce.txt").read_text().splitlines(keepends=True)
     lines[40] = lines[40].replace("float     sum      -1", "float sum")  # row 8192 loses its root column

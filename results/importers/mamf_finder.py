@@ -53,7 +53,7 @@ _NOISE = re.compile(r"^(\*\* |Warming up|accelerator warmup|-{10,}|Legend:|Elaps
                     r"arithmetic mean:|geometric mean:|\^C|Linux |Darwin |\[?W\d|.*UserWarning|\s+torch\.mm)")
 START = re.compile(r"^Benchmark started on|^\*\* Dtype:|^\s*\d+\s*\|.*TFLOPS|best outcome")  # where a log begins
 _MARKERS = ("mamf-finder", "** Dtype:", "** Platform/Device info:", "** Critical software versions:",
-            "best outcome", "(MxNxK)", "benchmark version:")
+            "best outcome", "(MxNxK)", "benchmark version:", "** Command line:")
 
 
 def detect(text: str) -> bool:

@@ -47,12 +47,15 @@ _AVG = re.compile(r"Avg bus bandwidth\s*:\s*([\d.]+)")
 _ROW = re.compile(r"^\s*\d+\s+\d+\s+\S+")
 _NOISE = re.compile(r"NCCL INFO|NCCL WARN|^#\s*$|^#\s+\(B\)|out-of-place|Errors with asterisks|^#\s*Using devices")
 START = re.compile(r"nccl-tests version|Collective test starting|nThreads?:? \d+ nGpus|^#?\s*size\s+count\s+type")  # where a log begins
-_MARKERS = ("Avg bus bandwidth", "out-of-place", "Using devices", "nccl-tests version", "Collective test starting")
+_MARKERS = ("Avg bus bandwidth", "out-of-place", "Using devices", "nccl-tests version", "Collective test starting",
+            "(elements)")
+_STRONG = re.compile(r"nccl-tests version|Collective test starting|nThreads?:? \d+ nGpus|#\s*size\s+count\s+type")
 
 
 def detect(text: str) -> bool:
     head = text[:200_000]
-    return sum(marker in head for marker in _MARKERS) >= 2 and "(elements)" in head
+    return sum(marker in head for marker in _MARKERS) >= 2 or (
+        bool(_STRONG.search(head)) and ("Rank" in head or "(elements)" in head))
 
 
 @dataclass
@@ -114,10 +117,16 @@ def parse(source: Source, collective: str | None = None) -> Imported:
         else:
             skipped.append(Skipped(number, line, "not a line nccl-tests prints"))
     if table is None:
+        if seen_output:  # nccl-tests' own header lines, then the end of the file
+            raise ImportFailed(source.name, source.last_text_line(), "truncated: nccl-tests' header but no "
+                               "result table")
         raise ImportFailed(source.name, source.first_text_line(), "no nccl-tests result table (no "
                            "'size count type redop ...' header)")
+    last = source.last_text_line()
+    if "avg_bus_bandwidth_gbs" not in footer and skipped and skipped[-1].line == last and rows:
+        raise ImportFailed(source.name, last, "truncated: the file ends in a line that is not a whole row")
     if not rows:
-        raise ImportFailed(source.name, source.last_text_line(),
+        raise ImportFailed(source.name, last,
                            f"truncated: the result table (header at line {table.line}) has no rows")
     op = op or _from_option(collective, source)
     if op is None:
@@ -169,8 +178,9 @@ def _header(line: str, number: int, source: Source) -> _Table:
     columns = line.lstrip("#").split()
     blocks = [i for i, c in enumerate(columns) if c == "time"]
     if len(blocks) != 2 or any(("algbw" not in columns[b:]) for b in blocks):
-        raise ImportFailed(source.name, number, "a table header without out-of-place and in-place "
-                           "time/algbw/busbw columns")
+        cut = number == source.last_text_line()
+        raise ImportFailed(source.name, number, "truncated: the file ends inside the table header" if cut else
+                           "a table header without out-of-place and in-place time/algbw/busbw columns")
     return _Table(columns=columns, line=number, blocks=blocks)
 
 

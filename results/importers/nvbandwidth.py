@@ -65,6 +65,7 @@ _WAIVING = re.compile(r"^Waiving (\w+)\.$")
 _STATUS = re.compile(r"^(Waived|Error|Not Found):\s*(.*)$")
 _SUM = re.compile(r"^SUM (\w+) ([-\d.eE+]+)$")
 _CV = re.compile(r"^COEFFICIENT_OF_VARIATION (\w+) ([-\d.eE+]+)$")
+_FAILURE = re.compile(r"ASSERT|error|fail|invalid", re.IGNORECASE)  # nvbandwidth stopping on its own
 _COLUMNS = re.compile(r"^\s*0(?:\s+\d+)*\s*$")
 _NOISE = re.compile(r"^(NOTE:|Additional system-specific|Performance can vary|The reported results|"
                     r"nvbandwidth CLI|#{5,})")
@@ -123,6 +124,8 @@ def parse(source: Source, collective: str | None = None) -> Imported:
         header, cases, skipped = _parse_text(source)
         form = "text"
     if not cases:
+        if header.version is not None:
+            raise ImportFailed(source.name, source.last_text_line(), "truncated: nvbandwidth's header but no testcase")
         raise ImportFailed(source.name, source.first_text_line(), "no nvbandwidth testcase in the file")
     tool = Tool(TOOL, header.version, {"format": form, "git_version": header.git,
                                        "cuda_runtime": header.runtime, "cuda_driver": header.cuda_driver})
@@ -232,8 +235,12 @@ def _parse_text(source: Source) -> tuple[_Header, list[Testcase], list[Skipped]]
     if matrix is not None and len(matrix.rows) < matrix.expected_rows():
         raise ImportFailed(source.name, last, f"truncated: the matrix has {len(matrix.rows)} of "
                            f"{matrix.expected_rows()} rows")
-    if cases and cases[-1].status == "Passed" and not cases[-1].matrices and cases[-1].line == last:
-        raise ImportFailed(source.name, last, f"truncated: {cases[-1].name} started but printed nothing")
+    final = cases[-1] if cases else None
+    if final is not None and not final.matrices and final.status in ("Passed", "Error") and not (
+            final.message and _FAILURE.search(final.message)):
+        # the output ends inside a testcase that printed no result and no failure of nvbandwidth's own
+        raise ImportFailed(source.name, last, f"truncated: {final.name or 'a testcase'} started but its "
+                           "result is missing")
     return header, cases, skipped
 
 
