@@ -29,8 +29,11 @@ def check_out_folder(text: str) -> None:
     empty probe folder is made and removed)."""
     folder = Path(text).absolute()
     existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+    except OSError as exc:  # a name longer than the file system allows (ENAMETOOLONG), ...
+        raise UsageError(f"--out {text}: cannot be a folder here ({exc.strerror or exc})") from None
     if not existing.is_dir():
         what = "exists and is not a folder" if existing == folder else f"{existing} is not a folder"
         raise UsageError(f"--out {text}: {what}")

@@ -247,9 +247,11 @@ def check_output(path: str | os.PathLike[str], inputs: Any = ()) -> Path:
     from results.errors import UsageError
 
     target = Path(path)
-    if not target.parent.is_dir():
+    if len(target.name.encode(errors="surrogateescape")) > 255:  # NAME_MAX of common file systems
+        raise UsageError(f"{target}: file name longer than 255 bytes")
+    if not os.path.isdir(target.parent):  # os.path: False, not an OSError, for an over-long name
         raise UsageError(f"{target}: folder {target.parent} does not exist")
-    if target.is_dir():
+    if os.path.isdir(target):
         raise UsageError(f"{target}: is a folder; give a file name to write")
     resolved = os.path.realpath(target)  # unlike Path.resolve, never raises on a symlink loop
     if any(os.path.realpath(p) == resolved for p in inputs):

@@ -154,7 +154,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     for raw in paths:
         text = str(raw)
         p = Path(text)
-        if p.is_dir():
+        if os.path.isdir(p):  # False, not an OSError, for a name too long to exist
             yield from sorted(q for q in p.rglob("*.json") if not q.name.startswith("."))
         elif os.path.lexists(p):  # also a broken or looping link: the loader names the problem
             yield p
@@ -163,7 +163,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             if not matches:
                 raise ResultFileError(text, "pattern matches no file")
             for m in matches:
-                if m.is_dir():
+                if os.path.isdir(m):
                     yield from sorted(q for q in m.rglob("*.json") if not q.name.startswith("."))
                 else:
                     yield m

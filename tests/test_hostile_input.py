@@ -197,12 +197,23 @@ BAD_OPTIONS = [
     (["check", "a100-sxm", "--rules", "\x1b[2J"], "--rules"),
     (["report", str(VALID_RESULT), "--markdown", "--near-pct", "-1"], "--near-pct"),
     (["show", str(VALID_RESULT), "--\x1b[2J"], "--?[2J"),
+    # names longer than the file system allows: OSError (ENAMETOOLONG) from Path.exists/is_dir
+    (["run", "--out", "9" * 300], "--out"),
+    (["report", str(VALID_RESULT), "-o", "/tmp/" + "9" * 300], "longer than 255 bytes"),
+    (["fleet", str(VALID_RESULT), "--csv", "/tmp/" + "9" * 300 + "/x.csv"], "does not exist"),
 ]
 
 
 @pytest.mark.parametrize("argv,option", BAD_OPTIONS, ids=[" ".join(a[:2] + [a[-1][:12]]) for a, _ in BAD_OPTIONS])
 def test_bad_option_values(argv, option):
     check_outcome(invoke(argv), {2}, [option])
+
+
+def test_an_input_name_too_long_to_exist():
+    name = "/tmp/" + "9" * 300
+    for argv in (["show", name + ".json"], ["compare", str(VALID_RESULT), name], ["fleet", name],
+                 ["report", name, "--markdown"], ["check", name + ".toml"], ["import", name]):
+        check_outcome(invoke(argv), {1}, [name])
 
 
 def test_run_refuses_an_out_it_cannot_create_in_before_measuring(tmp_path):
