@@ -55,7 +55,7 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
 
 def test_every_fixture_has_a_source_sidecar_and_synthetic_ones_say_so():
     fixtures = [p for p in DATA.rglob("*") if p.is_file() and not p.name.endswith(".source.toml")]
-    assert len(fixtures) >= 14
+    assert len(fixtures) >= 15
     for path in fixtures:
         sidecar = tomllib.loads(path.with_name(path.name + ".source.toml").read_text())
         assert sidecar["kind"] in ("real", "synthetic") and sidecar["what"] and sidecar["trimmed"], path
@@ -257,6 +257,17 @@ def test_nvbandwidth_pcie_only_and_waived_and_elided_outputs():
     assert [(s.line, s.text) for s in elided.skipped] == [(8, "...")]
     assert elided.result.run.imported_from["skipped_lines"][0]["line"] == 8
     assert by_key(elided.result, "p2p/unidirectional_read/src=3,dst=0").rate == pytest.approx(21.82e9)
+
+
+def test_nvbandwidth_stopped_by_its_own_check_keeps_the_devices_and_the_error():
+    result = imported("nvbandwidth/a100_8gpu_v0.7_assert.txt").result
+    (m,) = result.measurements
+    assert (m.key, m.status) == ("nvbandwidth/device_to_device_memcpy_read_ce", "error")
+    assert "Invalid value when checking the pattern" in m.reason and "ASSERT" in m.reason
+    assert not result.run.complete and result.run.imported_from["skipped_lines"] == []
+    assert [(d.index, d.pci_bus_id) for d in result.devices][::7] == [(0, "00000000:34:00"), (7, "00000000:9e:00")]
+    part, _ = match_part(result.devices[0], load_catalog())
+    assert part.id == "a100-sxm"
 
 
 def test_nvbandwidth_json_every_testcase():
