@@ -105,7 +105,7 @@ def test_memory_buffers_exceed_cache_eightfold(cpu):
 
 def test_hostlink_is_skipped_on_cpu_with_reason(cpu):
     cases = HostLinkBenchmark().cases(cpu, "smoke")
-    assert len(cases) == 5
+    assert len(cases) == 6  # 5 per-GPU cases + h2d_pinned_all_gpus (planned only when GPUs measure at once)
     for case in cases:
         m = HostLinkBenchmark().run(case, cpu, "smoke")
         assert m.status == "skipped" and "host link" in m.reason

@@ -21,6 +21,7 @@ from bench.telemetry import (
     throttle_flags,
 )
 from results.schema import (
+    DeviceInfo,
     Measurement,
     RangeSummary,
     RunInfo,
@@ -326,5 +327,6 @@ def test_telemetry_survives_the_result_file_round_trip(monkeypatch):
                     params={}, device_index=0, status="ok", reason=None, unit="flop",
                     convention="2mnk", work_per_call=1.0, times_s=(1.0,), rate=1.0,
                     telemetry=sampler.telemetry)
-    back = from_dict(to_dict(RunResult(run=run, devices=(), measurements=(m,))))
+    device = DeviceInfo(index=0, backend="cuda", name="NVIDIA H100 80GB HBM3")  # the loader checks device_index
+    back = from_dict(to_dict(RunResult(run=run, devices=(device,), measurements=(m,))))
     assert back.measurements[0].telemetry == sampler.telemetry
