@@ -4,6 +4,7 @@ all-GPU host-to-device total. Real processes (SIGTERM on this path: test_stop_si
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import fake_pynvml as fake
 from bench import placement
 from bench.kernels.hostlink import ALL_GPUS, TOTAL, all_gpus_totals
 from bench.nvml import NVML
-from results.schema import Measurement
+from results.schema import DeviceInfo, Measurement, RunInfo, RunResult, from_dict, to_dict
 from results.store import load
 
 
@@ -75,6 +76,13 @@ def test_all_gpu_total_sums_concurrent_medians_and_reports_the_overlap():
     assert late.flags == ("partial_overlap",)  # the GPUs did not copy at the same time for long
     failed, = all_gpus_totals([_h2d_all(0, 50e9, (10.0, 11.0)), _h2d_all(1, None, (10.0, 11.0), "error")], "node1")
     assert failed.status == "error" and "GPU 1: error: boom" in (failed.reason or "")
+    # the derived total (no samples of its own, work_per_call 0) is a record the loader accepts
+    run = RunInfo(host="node1", started_utc="2026-11-29T10:00:00Z", finished_utc=None, mode="quick",
+                  argv=(), harness_version="test")
+    devices = tuple(DeviceInfo(index=i, backend="cuda", name="GPU") for i in (0, 1))
+    records = tuple(dataclasses.replace(_h2d_all(i, 45e9, (10.0, 11.0)), times_s=(1024 / 45e9,)) for i in (0, 1))
+    result = RunResult(run=run, devices=devices, measurements=records + (total,))
+    assert from_dict(to_dict(result)).measurements[-1] == total
 
 
 def tppbench(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
