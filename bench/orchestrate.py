@@ -15,34 +15,13 @@ from pathlib import Path
 
 from bench import distributed
 from results.errors import UsageError
+from results.out_folder import check_out_folder  # noqa: F401 (orchestrate.check_out_folder)
 
 EXIT_CASE_ERRORS = 4  # the file was written, but at least one case has status=error
 EXIT_INTERRUPTED = 130
 EXIT_RANK_FAILURE = distributed.EXIT_RANK_FAILURE  # a rank died, hung or was stopped (partial file written)
 EXIT_SAVED_ELSEWHERE = 1  # --out could not be written after all; the file went to RESCUE_FOLDER
 RESCUE_FOLDER = "tppbench-rescued"  # under the system's temp folder
-
-
-def check_out_folder(text: str) -> None:
-    """--out must be a writable folder, or one that can be made (its nearest existing ancestor is a
-    writable folder); said in one line before anything is measured. Nothing is left behind (an
-    empty probe folder is made and removed)."""
-    folder = Path(text).absolute()
-    existing = folder
-    try:
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-    except OSError as exc:  # a name longer than the file system allows (ENAMETOOLONG), ...
-        raise UsageError(f"--out {text}: cannot be a folder here ({exc.strerror or exc})") from None
-    if not existing.is_dir():
-        what = "exists and is not a folder" if existing == folder else f"{existing} is not a folder"
-        raise UsageError(f"--out {text}: {what}")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {text}: {existing} is not writable")
-    try:  # os.access says yes to root everywhere, also on /proc and read-only mounts: try it
-        tempfile.TemporaryDirectory(dir=existing, prefix=".tppbench-probe-").cleanup()
-    except OSError as exc:
-        raise UsageError(f"--out {text}: cannot create anything in {existing} ({exc.strerror or exc})") from None
 
 
 def save_or_rescue(result, out: str) -> tuple[Path, str | None]:

@@ -410,6 +410,10 @@ def test_bad_options_exit_2(tmp_path, capsys):
             main(["import", str(fixture("nccl-tests/gb10_2node_all_reduce_cut.txt")), *args])
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.count("\n") == 1
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    code, _, err = run_cli(["import", str(fixture("mamf-finder/gh200_v1_pr60.txt")), "--out", str(not_a_folder)], capsys)
+    assert code == 2 and err == f"tppbench: error: --out {not_a_folder}: exists and is not a folder\n"
     code, _, err = run_cli(["import", str(fixture("mamf-finder/gh200_v1_pr60.txt")), "--collective", "all_reduce",
                             "--out", str(tmp_path)], capsys)
     assert code == 1 and "--collective is for nccl-tests" in err

@@ -49,7 +49,9 @@ def _host(text: str) -> str:
 
 def run_import(args: argparse.Namespace) -> int:
     from results import store
+    from results.out_folder import check_out_folder
 
+    check_out_folder(args.out)  # before any input is read: a bad --out is one line, exit 2
     if args.files.count("-") > 1:
         from results.errors import UsageError
 
@@ -57,7 +59,10 @@ def run_import(args: argparse.Namespace) -> int:
     imported = [(name, import_text(Source.of(name, raw, args.host), args.format, args.collective))
                 for name, raw in _inputs(args.files)]
     for name, result in imported:
-        path = store.save(result.result, args.out)
+        try:
+            path = store.save(result.result, args.out)
+        except OSError as exc:  # the folder went away or filled up after the check
+            raise ImportFailed(name, None, f"cannot write its result into {args.out}: {exc.strerror or exc}") from None
         kept = sum(m.status == "ok" for m in result.result.measurements)
         print(f"{path}: {kept} ok of {len(result.result.measurements)} records from {name} "
               f"({result.result.run.imported_from['tool']})")
