@@ -92,8 +92,14 @@ def planned_cases(kind: str, gpu: int, mode: str):
         if device.phase == "device" and device.backend.device_index not in (gpu, None):
             continue
         for family, case in device.cases:
-            if case.benchmark != "collectives" or int(case.params["bytes"]) == largest[case.variant]:
-                yield family, case, device.backend, device.info
+            if case.benchmark == "collectives" and int(case.params["bytes"]) != largest[case.variant]:
+                continue
+            backend = device.backend
+            if "src" in case.params and kind == "cuda":  # a peer copy runs on its source GPU (as in run)
+                from bench.backend import make_backend
+
+                backend = make_backend(kind, int(case.params["src"]))
+            yield family, case, backend, device.info
 
 
 def harness_once(family, case, backend, info, mode: str) -> tuple[float | None, float | None, str | None]:
