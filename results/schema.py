@@ -323,13 +323,20 @@ _NUMBER_TYPES = {int, float}
 _LEAF_TYPES = {str, bool, type(None)}  # free-form values that need no further check
 
 
+_MISSING = object()
+
+
 @functools.cache
-def _layout(cls: type) -> tuple[frozenset[str], tuple[tuple[str, bool, bool, type | None], ...]]:
-    """Per record type: its field names, and per field (name, required, nullable, nested type)."""
+def _layout(cls: type) -> tuple[frozenset[str], tuple[tuple, ...]]:
+    """Per record type: its field names, and per field (name, required, nullable, nested type,
+    plain, low, high): a value of type `plain` within [low, high] (no bounds: None) is taken as
+    it is; anything else goes through _check_value."""
+    plain = {"str": (str, None, None), "bool": (bool, None, None), "float": (float, -MAX_MAGNITUDE, MAX_MAGNITUDE),
+             "int": (int, -MAX_INT - 1, MAX_INT), "index": (int, 0, MAX_INT)}
     fields = dataclasses.fields(cls)
     return frozenset(f.name for f in fields), tuple(
         (f.name, f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-         "None" in str(f.type), _NESTED.get((cls, f.name)))
+         "None" in str(f.type), _NESTED.get((cls, f.name)), *plain.get(_KIND.get(f.name, ""), (None, None, None)))
         for f in fields
     )
 
@@ -341,13 +348,16 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     if not raw.keys() <= names:
         raise SchemaError(f"{where} has unknown field {short_repr(sorted(raw.keys() - names)[0])}")
     kwargs: dict[str, Any] = {}
-    for name, required, nullable, nested in layout:
-        if name not in raw:
+    for name, required, nullable, nested, plain, low, high in layout:
+        value = raw.get(name, _MISSING)
+        if value is _MISSING:
             if required:
                 raise SchemaError(f"{where} is missing field '{name}'")
             continue
-        value = raw[name]
-        if value is None:
+        kind_of_value = type(value)
+        if kind_of_value is plain and (low is None or low <= value <= high):
+            pass  # the common case, inline (the fleet index parses 100,000s of files): in range, as is
+        elif value is None:
             if not nullable:
                 raise SchemaError(f"{where}.{name} must not be null")
         elif nested is not None:
