@@ -67,6 +67,7 @@ def result_commands(path: str, work: Path) -> list[list[str]]:
         ["fleet", path],
         ["fleet", "--strict", path, "--csv", str(work / "out.csv")],
         ["report", path, "--markdown", "-o", str(work / "report.md")],
+        ["history", path, "--json"],
     ]
 
 
@@ -125,7 +126,7 @@ def environment_for(kind: str, content: bytes, scratch: Path) -> dict[str, str]:
 def data_commands(kind: str, path: str) -> list[list[str]]:
     """Commands that read a spec file, or the (replaced) rule data or catalog."""
     if kind == "spec":
-        return [["check", path], ["check", path, "--json", "--rules", "all"]]
+        return [["check", path], ["check", path, "--json", "--rules", "all"], ["history", path]]
     valid = str(VALID_RESULT)
     first = ["rules"] if kind == "rules" else ["devices"]
     return [first, ["check", "a100-sxm", "--rules", "all"], ["check", valid], ["report", valid, "--markdown"]]

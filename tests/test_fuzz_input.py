@@ -155,13 +155,13 @@ def _run_on_file(raw: bytes, name: str, pick: int, commands) -> None:
 
 
 @budget(300)
-@given(raw=mutated_result(), pick=st.integers(0, 7))
+@given(raw=mutated_result(), pick=st.integers(0, 8))
 def test_fuzz_result_files(raw, pick):
     _run_on_file(raw, "fuzz.json", pick, result_commands)
 
 
 @budget(80)
-@given(raw=mutated_toml(BASE_SPEC), pick=st.integers(0, 1))
+@given(raw=mutated_toml(BASE_SPEC), pick=st.integers(0, 2))
 def test_fuzz_spec_files(raw, pick):
     _run_on_file(raw, "spec.toml", pick, lambda path, work: data_commands("spec", path))
 
