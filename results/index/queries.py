@@ -225,8 +225,13 @@ def FLEET_TABLES_SQL(rule: fleet.OutlierRule) -> list[str]:  # noqa: N802 - SQL 
         "DROP VIEW IF EXISTS ok; DROP TABLE IF EXISTS groups; DROP TABLE IF EXISTS gf; DROP TABLE IF EXISTS hf",
         f"CREATE TEMP VIEW ok AS {OK_ROWS}",
         GROUPS_SQL,
-        f"CREATE TEMP TABLE gf AS {_flag_sql(GPUS_SQL, rule)}",
-        f"CREATE TEMP TABLE hf AS {_flag_sql(HOSTS_SQL, rule)}",
+        # each value table is materialized before it is flagged: as a CTE read twice, DuckDB
+        # 2.0 took 60 s instead of 1 s for 1.5 million GPU values
+        f"CREATE TEMP TABLE gv AS {GPUS_SQL}",
+        f"CREATE TEMP TABLE gf AS {_flag_sql('SELECT * FROM gv', rule)}",
+        f"CREATE TEMP TABLE hv AS {HOSTS_SQL}",
+        f"CREATE TEMP TABLE hf AS {_flag_sql('SELECT * FROM hv', rule)}",
+        "DROP TABLE gv; DROP TABLE hv",
     ]
 
 
@@ -299,11 +304,14 @@ def _per_unit_sql(table: str, unit: list[str]) -> str:
     cols = ", ".join(unit)
     same = " AND ".join(f"w.{c} IS NOT DISTINCT FROM c.{c}" for c in unit)
     return f"""
-WITH t AS (SELECT {GROUP}, {table}.* FROM {table} JOIN groups USING (gid)),
+WITH flagged AS (SELECT {GROUP}, t.* FROM (SELECT * FROM {table} WHERE outlier) AS t JOIN groups USING (gid)),
 w AS (SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY pct_below_median DESC, key) AS pick,
              count(*) OVER (PARTITION BY {cols}) AS flagged_cases
-      FROM t WHERE outlier),
-c AS (SELECT {cols}, count(*) AS cases FROM t WHERE host IN (SELECT host FROM w) GROUP BY {cols})
+      FROM flagged),
+c AS (SELECT {cols}, count(*) AS cases
+      FROM (SELECT {GROUP}, t.* FROM (SELECT * FROM {table} WHERE host IN (SELECT host FROM flagged)) AS t
+            JOIN groups USING (gid))
+      GROUP BY {cols})
 SELECT w.* EXCLUDE (pick, gid), c.cases FROM w JOIN c ON {same}
 WHERE pick = 1
 ORDER BY pct_below_median DESC, host
