@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.hostile_harness import (
@@ -49,6 +49,12 @@ TOML_LITERALS = ["inf", "-inf", "nan", "1e999", "-1", "0", "9" * 5000, "1" + "0"
 HOSTILE_TEXT = ["", " ", "\x1b[2J", "\x1b]0;x\x07", "\ud800", "\u202e", "a\nb", "\x00", "\x9b31m", "%s%n"]
 
 
+def _get(data: Any, path: tuple) -> Any:
+    for step in path:
+        data = data[step]
+    return data
+
+
 def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
     out = [prefix]
     if isinstance(node, dict):
@@ -61,6 +67,8 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
 
 
 PATHS = [p for p in _paths(BASE) if p]
+LEAF_PATHS = [p for p in PATHS if not isinstance(_get(BASE, p), (dict, list)) or (
+    isinstance(_get(BASE, p), list) and all(isinstance(v, str) for v in _get(BASE, p)))]
 
 json_leaf = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
@@ -70,6 +78,27 @@ json_leaf = st.one_of(
 )
 json_value = st.recursive(json_leaf, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)), max_leaves=8)
+
+
+hostile_text = st.one_of(st.sampled_from(HOSTILE_TEXT), st.text(max_size=12),
+                         st.lists(st.sampled_from(HOSTILE_TEXT + ["x", "matmul"]), min_size=1, max_size=4).map("".join))
+
+
+def like(original: Any) -> st.SearchStrategy:
+    """A value of the original's JSON type (it passes the type checks and reaches the commands'
+    logic): hostile text, extreme but finite numbers, small or extreme integers."""
+    if isinstance(original, bool):
+        return st.booleans()
+    if isinstance(original, int):
+        return st.one_of(st.integers(-3, 3), st.sampled_from([2**63 - 1, 2**31, 10**18]))
+    if isinstance(original, float):
+        return st.one_of(st.floats(min_value=-1e30, max_value=1e30, allow_nan=False),
+                         st.sampled_from([1e30, 5e-324, 1e-30, 0.0, -0.0, 1.0]))
+    if isinstance(original, str):
+        return hostile_text
+    if isinstance(original, list) and original and all(isinstance(v, str) for v in original):
+        return st.lists(hostile_text, max_size=3)
+    return json_value
 
 
 def _set(data: Any, path: tuple, value: Any) -> None:
@@ -87,11 +116,15 @@ def _delete(data: Any, path: tuple) -> None:
 @st.composite
 def mutated_result(draw) -> bytes:
     data = json.loads(json.dumps(BASE))
-    for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(PATHS))
+    for _ in range(draw(st.integers(1, 2))):
+        # half the mutations keep the JSON type of a leaf (they pass validation and reach the
+        # commands' logic); the others break types, numbers, structure or fields
+        action = draw(st.sampled_from(["like"] * 5 + ["set", "literal", "delete", "unknown"]))
+        path = draw(st.sampled_from(LEAF_PATHS if action == "like" else PATHS))
         try:
-            action = draw(st.sampled_from(["set", "set", "literal", "delete", "unknown"]))
-            if action == "set":
+            if action == "like":
+                _set(data, path, draw(like(_get(data, path))))
+            elif action == "set":
                 _set(data, path, draw(json_value))
             elif action == "literal":
                 _set(data, path, "@LITERAL@")
@@ -108,7 +141,7 @@ def mutated_result(draw) -> bytes:
 
 
 def _byte_mutation(draw, raw: bytes) -> bytes:
-    at = draw(st.integers(0, max(0, len(raw) - 1)))
+    at = draw(st.integers(0, max(0, len(raw) - 1)).map(lambda i: len(raw) - 1 - i))  # shrinks to the end
     kind = draw(st.sampled_from(["truncate", "flip", "insert", "delete"]))
     if kind == "truncate":
         return raw[:at]
@@ -148,6 +181,7 @@ def _run_on_file(raw: bytes, name: str, pick: int, commands) -> None:
         before = digest([path, VALID_RESULT])
         argv = commands(str(path), work)[pick % len(commands(str(path), work))]
         outcome = invoke(argv)
+        event(f"{argv[0]} exit {outcome.code}")  # --hypothesis-show-statistics: how deep examples got
         check_outcome(outcome, {0, 1}, [str(path)])
         if outcome.code:
             assert leftovers(work) == [], f"{argv}: left {leftovers(work)}"
