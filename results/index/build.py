@@ -103,7 +103,9 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
 
     generation = old.generation + 1
     writer = _PartWriter(folder, generation)
-    outcomes: list[FileOutcome] = []
+    new_files: list[pa.Table] = []  # FILES rows of what was parsed, one compact table per chunk
+    same: dict[str, FileOutcome] = {}  # re-fingerprinted, content unchanged
+    reparsed: set[str] = set()
     problems: list[LoadProblem] = []
     try:
         for chunk in _parse(tasks, workers):
@@ -114,11 +116,12 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
                     problems.append(LoadProblem(outcome.path, outcome.problem or "unreadable"))
                     if on_problem is not None:
                         on_problem(problems[-1])
-            outcomes.extend(chunk.files)
             for partition, rows in chunk.rows.items():
                 writer.add(partition, rows)
+            new_files.append(_new_file_rows(chunk.files, writer))
+            same.update((o.path, o) for o in chunk.files if o.status == "same")
+            reparsed.update(o.path for o in chunk.files if o.status != "same")
             del chunk
-        reparsed = {o.path for o in outcomes if o.status != "same"}
         dropped = vanished | (reparsed & set(known))
         rewrite = _parts_of(old_files, dropped) | _compaction(old, writer.partitions())
         for name in sorted(rewrite):
@@ -132,7 +135,7 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
         raise
 
     remap = {name: writer.part_for(_partition_of(name)) for name in rewrite}
-    files_table = _files_table(old_files, current, outcomes, dropped, remap, writer)
+    files_table = _files_table(old_files, current, same, dropped, remap, new_files)
     files_name = layout.files_table_name(generation)
     (folder / layout.FILES_DIR).mkdir(exist_ok=True)
     pq.write_table(files_table, folder / files_name, compression=COMPRESSION)
@@ -141,10 +144,9 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
     manifest = layout.Manifest(generation, files_name, (folder / files_name).stat().st_size, parts,
                                tuple(str(p) for p in paths))
     layout.commit(folder, old, manifest)
-    added = sum(1 for o in outcomes if o.path not in known)
-    touched = sum(1 for o in outcomes if o.status == "same")
-    return _summary(manifest, files_table, added=added, changed=len(outcomes) - added - touched,
-                    touched=touched, removed=len(vanished), unchanged=unchanged,
+    added = sum(1 for p in reparsed if p not in known)
+    return _summary(manifest, files_table, added=added, changed=len(reparsed) - added,
+                    touched=len(same), removed=len(vanished), unchanged=unchanged,
                     written=len(new_parts), rewritten=len(rewrite), problems=tuple(problems),
                     started=started, committed=True)
 
@@ -250,11 +252,22 @@ def _compaction(old: layout.Manifest, touched_partitions: Iterable[str]) -> set[
     return merge
 
 
-def _files_table(old: pa.Table, current: dict[str, tuple[int, int]], outcomes: list[FileOutcome],
-                 dropped: set[str], remap: dict[str, str | None], writer: "_PartWriter") -> pa.Table:
+def _new_file_rows(outcomes: Iterable[FileOutcome], writer: "_PartWriter") -> pa.Table:
+    """FILES rows of the parsed (indexed or skipped) files of one chunk; their rows are already
+    in the writer, so the part names are known."""
+    rows = []
+    for o in outcomes:
+        if o.status == "indexed":
+            rows.append(o.result_fields + (sorted(writer.part_for(p) for p in o.partitions),))
+        elif o.status == "skipped":
+            rows.append(tables.file_row(None, o.path, o.size_bytes, o.mtime_ns, o.sha256, o.problem, ()))
+    return tables.table(tables.FILES, rows)
+
+
+def _files_table(old: pa.Table, current: dict[str, tuple[int, int]], same: dict[str, FileOutcome],
+                 dropped: set[str], remap: dict[str, str | None], new_files: list[pa.Table]) -> pa.Table:
     """The new FILES table: old rows kept (parts renamed where they were rewritten), touched
-    rows re-fingerprinted, new rows for what was parsed; sorted by path."""
-    same = {o.path: o for o in outcomes if o.status == "same"}
+    rows re-fingerprinted, the parsed files' rows; sorted by path."""
     gone = dropped | (set(old["path"].to_pylist()) - set(current))
     keep_mask = pc.invert(pc.is_in(old["path"], value_set=pa.array(sorted(gone | set(same)), pa.string())))
     kept = old.filter(keep_mask)
@@ -275,12 +288,7 @@ def _files_table(old: pa.Table, current: dict[str, tuple[int, int]], outcomes: l
         row.update(size_bytes=o.size_bytes, mtime_ns=o.mtime_ns)
         row["parts"] = sorted({n for p in row["parts"] if (n := remap.get(p, p)) is not None})
         rebuilt.append(tuple(row[f.name] for f in tables.FILES))
-    for o in outcomes:
-        if o.status == "indexed":
-            rebuilt.append(o.result_fields + (sorted(writer.part_for(p) for p in o.partitions),))
-        elif o.status == "skipped":
-            rebuilt.append(tables.file_row(None, o.path, o.size_bytes, o.mtime_ns, o.sha256, o.problem, ()))
-    table = pa.concat_tables([untouched, tables.table(tables.FILES, rebuilt)])
+    table = pa.concat_tables([untouched, tables.table(tables.FILES, rebuilt), *new_files])
     return table.sort_by("path")
 
 
