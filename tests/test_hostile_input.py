@@ -220,3 +220,10 @@ def test_run_refuses_an_out_it_cannot_create_in_before_measuring(tmp_path):
     outcome = invoke(["run", "--device", "cpu", "--mode", "smoke", "--out", "/proc/x"])
     check_outcome(outcome, {2}, ["--out /proc/x"])
     assert "cannot create" in outcome.err and "measur" not in outcome.out
+
+
+def test_printable_neutralises_what_a_terminal_acts_on_and_keeps_real_names():
+    from results.terminal import printable
+
+    assert printable("a\x1b[2Jb\rc\nd\te\x7ff\x9bg\ud800h\u202ei\u2028j") == "a?[2Jb?c?d?e?f?g?h?i?j"
+    assert printable("NVIDIA H100 80GB HBM3 · café · 显卡 · 😀") == "NVIDIA H100 80GB HBM3 · café · 显卡 · 😀"
