@@ -48,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        # Ctrl-C while the parser imports the command modules is an interruption too, not a traceback.
+        args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
     except TppbenchError as exc:
         print(f"tppbench: error: {printable(exc)}", file=sys.stderr)  # one line, no escapes
