@@ -88,7 +88,7 @@ def parse_bytes(raw: bytes, path: str | os.PathLike[str]) -> RunResult:
     if not text or text.isspace():
         raise ResultFileError(path, "empty file")
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = _decode_json(raw, text)
     except json.JSONDecodeError as exc:
         raise ResultFileError(
             path, f"not valid JSON (truncated or corrupt?) at line {exc.lineno} column {exc.colno}"
@@ -120,6 +120,35 @@ def parse_bytes(raw: bytes, path: str | os.PathLike[str]) -> RunResult:
         raise ResultFileError(path, "invalid result file: a string holds a lone UTF-16 surrogate "
                                     "(an unpaired \\ud800-\\udfff escape), which is not Unicode text")
     return result
+
+
+def _decode_json(raw: bytes, text: str) -> object:
+    """JSON text -> Python values. orjson (about 4x faster: the fleet index parses every file) when
+    it gives exactly what the standard library would; anything it refuses, and any integer literal
+    of 20+ digits (orjson turns those into floats), goes through `json.loads`, whose errors and
+    values the checks after it are written for."""
+    if _FAST_JSON is not None and _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZERO):
+        try:
+            return _FAST_JSON.loads(raw)
+        except _FAST_JSON.JSONDecodeError:
+            pass  # the standard library names the problem (and the line) the same way every time
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def _fast_json_module():
+    """orjson where it is installed and new enough to refuse deep nesting itself (3.8 crashes on
+    100,000 levels; 3.13 stops at 1,024); None otherwise (an offline GPU host may lack it)."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    version = tuple(int(part) for part in re.findall(r"\d+", orjson.__version__)[:2])
+    return orjson if version >= (3, 13) else None
+
+
+_FAST_JSON = _fast_json_module()
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 20  # in the translated bytes: any run of 20 digits
 
 
 # `\uD800`-`\uDFFF` escapes: a pair is an astral character, a lone one is not text.
