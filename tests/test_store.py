@@ -13,6 +13,7 @@ import pytest
 
 from results.errors import ResultFileError
 from results.schema import SCHEMA_VERSION, from_dict, to_dict
+from results import store
 from results.store import discover, load, save
 from helpers_results import measurement, run_result
 
@@ -179,3 +180,39 @@ def test_show_of_a_wrongly_typed_file_is_one_line_not_a_traceback(tmp_path, fiel
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
     assert f"measurements[0].{field}" in proc.stderr
+
+
+# --------------------------------------------------------------- the two JSON decoders agree
+
+_HOSTILE = Path(__file__).parent / "data" / "hostile"
+_DECODER_CASES = sorted((_HOSTILE / "result").glob("*.json")) + [
+    Path(__file__).parent / "data" / "results" / "compare" / "golden-a100.json",
+]
+
+
+def _outcome(raw: bytes) -> object:
+    try:
+        return store.parse_bytes(raw, "case.json")
+    except ResultFileError as exc:
+        return f"error: {exc}"
+
+
+@pytest.mark.skipif(store._FAST_JSON is None, reason="orjson >= 3.13 not installed: only json.loads is in use")
+@pytest.mark.parametrize("path", _DECODER_CASES, ids=lambda p: p.name)
+def test_orjson_path_accepts_and_refuses_exactly_as_json_loads(path, monkeypatch):
+    raw = path.read_bytes()
+    fast = _outcome(raw)
+    monkeypatch.setattr(store, "_FAST_JSON", None)
+    assert _outcome(raw) == fast
+
+
+@pytest.mark.skipif(store._FAST_JSON is None, reason="orjson >= 3.13 not installed: only json.loads is in use")
+def test_a_20_digit_integer_is_refused_on_both_paths(monkeypatch):
+    data = json.loads((_HOSTILE / "result" / "valid-base.json").read_text())
+    # orjson would turn this literal into a float and let it through as 1.2e23; json.loads keeps it an int
+    data["measurements"][0]["extra"]["big"] = 123456789012345678901234
+    bad = json.dumps(data).encode()
+    fast = _outcome(bad)
+    assert isinstance(fast, str) and "64 bits" in fast
+    monkeypatch.setattr(store, "_FAST_JSON", None)
+    assert _outcome(bad) == fast
