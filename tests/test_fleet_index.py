@@ -84,6 +84,23 @@ def test_updated_index_equals_a_fresh_build_after_adds_changes_and_deletions(tmp
     assert "synthetic-node-new" in set(tables_of(index)[0]["host"])
 
 
+def test_an_update_with_other_paths_adds_them_and_drops_only_files_gone_from_disk(tmp_path):
+    first_folder = fleet_folder(tmp_path / "a", hosts=2, gpus=1)
+    second_folder = tmp_path / "b"
+    store.save(synth.h100_run(902, "synthetic-node-b", gpus=1, started_utc="2026-02-01T10:00:00Z"), second_folder)
+    index = tmp_path / "idx"
+    build.update(index, [first_folder], workers=1)
+
+    added = build.update(index, [second_folder], workers=1)  # the first folder's files stay indexed
+    assert (added.added, added.removed, added.files) == (1, 0, 3)
+
+    sorted(first_folder.glob("*.json"))[0].unlink()
+    pruned = build.update(index, [second_folder], workers=1)  # a file gone from the disk is dropped
+    assert (pruned.added, pruned.removed, pruned.files) == (0, 1, 2)
+    build.update(tmp_path / "fresh", [first_folder, second_folder], workers=1)
+    assert_same_index(index, tmp_path / "fresh")
+
+
 def test_an_update_leaves_unchanged_parts_as_they_are_and_a_no_op_writes_nothing(tmp_path):
     folder = fleet_folder(tmp_path, hosts=3, gpus=1)  # January
     index = tmp_path / "idx"

@@ -46,7 +46,7 @@ class UpdateSummary:
     added: int  # new files parsed
     changed: int  # files whose content changed (re-parsed)
     touched: int  # size/mtime changed but same content: not parsed again
-    removed: int  # files gone from PATHs: their rows dropped
+    removed: int  # indexed files gone from the disk: their rows dropped
     unchanged: int  # not opened at all
     parts_written: int
     parts_rewritten: int  # older parts rewritten (rows of changed/removed files, or compaction)
@@ -70,7 +70,9 @@ def update(
     on_problem: Callable[[LoadProblem], None] | None = None,
     workers: int | None = None,
 ) -> UpdateSummary:
-    """Make the index in `folder` hold exactly the result files under `paths`."""
+    """Add the result files under `paths` to the index in `folder`, re-parse the ones that changed,
+    and drop the rows of indexed files that no longer exist. Files indexed from other paths in
+    earlier calls stay: an update with one new folder adds it, it does not shrink the index to it."""
     started = time.perf_counter()
     folder = Path(folder)
     layout.open_for_update(folder)  # refuses foreign or damaged folders before anything is written
@@ -96,7 +98,7 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
         _refuse_recorded_bad(old_files, current)
     hashes = _recorded(old_files, "sha256", [p for p in changed_paths if p in known])
     tasks = [FileTask(p, *current[p], hashes.get(p)) for p in changed_paths]
-    vanished = set(known) - set(current)
+    vanished = {p for p in set(known) - set(current) if not os.path.lexists(p)}
     if not tasks and not vanished:
         return _summary(old, old_files, added=0, changed=0, touched=0, removed=0, unchanged=unchanged,
                         written=0, rewritten=0, problems=(), started=started, committed=False)
@@ -135,14 +137,14 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
         raise
 
     remap = {name: writer.part_for(_partition_of(name)) for name in rewrite}
-    files_table = _files_table(old_files, current, same, dropped, remap, new_files)
+    files_table = _files_table(old_files, same, dropped, remap, new_files)
     files_name = layout.files_table_name(generation)
     (folder / layout.FILES_DIR).mkdir(exist_ok=True)
     pq.write_table(files_table, folder / files_name, compression=COMPRESSION)
     parts = {n: p for n, p in old.parts.items() if n not in rewrite}
     parts.update({p.path: p for p in new_parts})
     manifest = layout.Manifest(generation, files_name, (folder / files_name).stat().st_size, parts,
-                               tuple(str(p) for p in paths))
+                               tuple(dict.fromkeys([*old.roots, *(str(p) for p in paths)])))
     layout.commit(folder, old, manifest)
     added = sum(1 for p in reparsed if p not in known)
     return _summary(manifest, files_table, added=added, changed=len(reparsed) - added,
@@ -264,12 +266,11 @@ def _new_file_rows(outcomes: Iterable[FileOutcome], writer: "_PartWriter") -> pa
     return tables.table(tables.FILES, rows)
 
 
-def _files_table(old: pa.Table, current: dict[str, tuple[int, int]], same: dict[str, FileOutcome],
-                 dropped: set[str], remap: dict[str, str | None], new_files: list[pa.Table]) -> pa.Table:
+def _files_table(old: pa.Table, same: dict[str, FileOutcome], dropped: set[str],
+                 remap: dict[str, str | None], new_files: list[pa.Table]) -> pa.Table:
     """The new FILES table: old rows kept (parts renamed where they were rewritten), touched
     rows re-fingerprinted, the parsed files' rows; sorted by path."""
-    gone = dropped | (set(old["path"].to_pylist()) - set(current))
-    keep_mask = pc.invert(pc.is_in(old["path"], value_set=pa.array(sorted(gone | set(same)), pa.string())))
+    keep_mask = pc.invert(pc.is_in(old["path"], value_set=pa.array(sorted(dropped | set(same)), pa.string())))
     kept = old.filter(keep_mask)
     if remap:
         flat = pc.list_flatten(kept["parts"])
