@@ -20,9 +20,10 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "index",
         help="build or update a fleet index (Parquet, partitioned by month and device model)",
-        description="Make the index folder DIR hold exactly the result files under PATH (files, "
-        "folders, globs): new or changed files are parsed (in worker processes), rows of files that "
-        "disappeared are dropped, everything else is left as it is. A bad file is named, recorded as "
+        description="Bring the index folder DIR up to date with the result files under PATH (files, "
+        "folders, globs): new or changed files are parsed (in worker processes), rows of indexed files "
+        "deleted from the disk are dropped, everything else (files indexed from other paths too) is left "
+        "as it is. A bad file is named, recorded as "
         "skipped and not read again until it changes. Result files are only read, never modified.",
     )
     p.add_argument("paths", metavar="PATH", nargs="+", help="result files, folders or globs")
