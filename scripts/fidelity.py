@@ -14,11 +14,11 @@ or a harness case failed (status error), 2 on bad options.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -32,43 +32,9 @@ from plain_torch_baselines import Unsupported, plain_rate  # noqa: E402
 FAMILIES = ("matmul", "memory", "hostlink", "p2p", "collectives")
 
 
-class ClockSampler:
-    """Mean SM clock (MHz) over a block, from NVML every 50 ms; None without NVML (the CPU)."""
-
-    def __init__(self, gpu: int | None) -> None:
-        self.gpu = gpu
-        self.values: list[int] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> ClockSampler:
-        if self.gpu is None:
-            return self
-        from bench.nvml import NVML, NvmlUnavailable
-
-        try:
-            nvml, handle = NVML.module(), NVML.handle(self.gpu)
-        except NvmlUnavailable:
-            return self
-
-        def poll() -> None:
-            while not self._stop.wait(0.05):
-                try:
-                    self.values.append(int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)))
-                except Exception:
-                    return
-        self._thread = threading.Thread(target=poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    @property
-    def mean(self) -> float | None:
-        return statistics.fmean(self.values) if self.values else None
+def sm_clock_mean(telemetry) -> float | None:
+    """The mean SM clock (MHz) of a case's busy telemetry samples; None without NVML (the CPU)."""
+    return telemetry.sm_clock_mhz.mean if telemetry and telemetry.sm_clock_mhz else None
 
 
 def planned_cases(kind: str, gpu: int, mode: str):
@@ -80,15 +46,17 @@ def planned_cases(kind: str, gpu: int, mode: str):
     distributed.Session(None, kind, 120.0, gpu if kind == "cuda" else None).start()
 
     suites = tuple(f for f in FAMILIES if kind == "cuda" or f != "p2p")
-    options = RunOptions(backend_kind=kind, mode=mode, suites=suites, gpus=(gpu,) if kind == "cuda" else None)
-    if kind == "cuda" and torch.cuda.device_count() >= 2:
-        options = RunOptions(backend_kind=kind, mode=mode, suites=suites, gpus=(gpu, (gpu + 1) % torch.cuda.device_count()))
+    gpus = None
+    if kind == "cuda":  # a second GPU (when there is one) for the peer copies
+        count = torch.cuda.device_count()
+        gpus = (gpu, (gpu + 1) % count) if count >= 2 else (gpu,)
+    planned = plan(RunOptions(backend_kind=kind, mode=mode, suites=suites, gpus=gpus))
     largest: dict[str, int] = {}  # collectives: the largest size of the sweep, one case per operation
-    for device in plan(options):
+    for device in planned:
         for _family, case in device.cases:
             if case.benchmark == "collectives":
                 largest[case.variant] = max(largest.get(case.variant, 0), int(case.params["bytes"]))
-    for device in plan(options):
+    for device in planned:
         if device.phase == "device" and device.backend.device_index not in (gpu, None):
             continue
         for family, case in device.cases:
@@ -106,23 +74,24 @@ def harness_once(family, case, backend, info, mode: str) -> tuple[float | None, 
     from bench.runner import run_case
 
     m = run_case(family, case, backend, info, mode)
-    clock = m.telemetry.sm_clock_mhz.mean if m.telemetry and m.telemetry.sm_clock_mhz else None
+    clock = sm_clock_mean(m.telemetry)
     if m.status != "ok":
         return None, clock, f"{m.status}: {m.reason}"
     return m.rate, clock, None
 
 
 def plain_once(case, device: torch.device, gpu: int | None) -> tuple[float | None, float | None, str | None]:
-    with ClockSampler(gpu) as clocks:
+    """The plain side, its SM clock sampled the way the harness samples its own (TelemetrySampler)."""
+    from bench.telemetry import TelemetrySampler
+
+    current = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+    with TelemetrySampler(gpu) as sampler:
         try:
-            if device.type == "cuda":
-                with torch.cuda.device(device):
-                    rate = plain_rate(case.benchmark, case.variant, case.precision, dict(case.params), device)
-            else:
+            with current:
                 rate = plain_rate(case.benchmark, case.variant, case.precision, dict(case.params), device)
         except Unsupported as exc:
             return None, None, f"skipped: {exc}"
-    return rate, clocks.mean, None
+    return rate, sm_clock_mean(sampler.telemetry), None
 
 
 def main(argv: list[str] | None = None) -> int:
