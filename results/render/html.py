@@ -41,8 +41,10 @@ def e(value: Any) -> str:
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, table_id: str | None = None,
-           row_classes: Sequence[str] | None = None, numeric: Sequence[int] = ()) -> str:
-    attr = f' id="{e(table_id)}"' if table_id else ""
+           row_classes: Sequence[str] | None = None, numeric: Sequence[int] = (),
+           table_class: str | None = None, cell_classes: Sequence[Sequence[str]] | None = None) -> str:
+    """`cell_classes[i][j]` (when given and not empty) is the class of row i's cell j."""
+    attr = (f' class="{e(table_class)}"' if table_class else "") + (f' id="{e(table_id)}"' if table_id else "")
     out = [f"<table{attr}><thead><tr>"]
     out += [f"<th>{e(h)}</th>" for h in headers]
     out.append("</tr></thead><tbody>")
@@ -51,7 +53,8 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, table_id: s
         out.append(f'<tr class="{e(cls)}">' if cls else "<tr>")
         for j, cell in enumerate(row):
             raw = cell.html if isinstance(cell, Markup) else e(cell)
-            out.append(f'<td class="num">{raw}</td>' if j in numeric else f"<td>{raw}</td>")
+            td_class = "num" if j in numeric else (cell_classes[i][j] if cell_classes else "")
+            out.append(f'<td class="{e(td_class)}">{raw}</td>' if td_class else f"<td>{raw}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -163,13 +166,10 @@ def _history_strips(data: ReportData) -> list[str]:
            "Cells as in the verdict table (~ = a threshold within the near-limit percentage).</p>"]
     for i, h in enumerate(data.histories):
         out.append(f"<p><strong>{e(h.label)}</strong> ({e(h.basis or 'no basis')})</p>")
-        rows = []
-        for rid, cells, classes in zip(h.regimes, h.cells, h.classes):
-            rows.append([rid] + [Markup(f'<span class="s-{e(c)}">{e(t)}</span>') for t, c in zip(cells, classes)])
-        html_table = _table(["regime", *h.dates], rows, table_id=f"history-strip-{i}")
-        for cls in ("controlled", "not_controlled", "indeterminate", "inside", "outside", "none"):
-            html_table = html_table.replace(f'<td><span class="s-{cls}">', f'<td class="s-{cls}"><span>')
-        out.append(html_table.replace("<table ", '<table class="strip" ', 1))
+        rows = [[rid, *cells] for rid, cells in zip(h.regimes, h.cells)]
+        classes = [["", *(f"s-{c}" for c in row)] for row in h.classes]
+        out.append(_table(["regime", *h.dates], rows, table_id=f"history-strip-{i}", table_class="strip",
+                          cell_classes=classes))
         if h.changes:
             out.append('<ul class="meta">' + "".join(f"<li>{e(d)}: {e(t)}</li>" for d, t in h.changes) + "</ul>")
     return out
