@@ -145,7 +145,7 @@ def _update(folder: Path, old: layout.Manifest, paths: list, strict: bool,
     parts.update({p.path: p for p in new_parts})
     manifest = layout.Manifest(generation, files_name, (folder / files_name).stat().st_size, parts,
                                tuple(dict.fromkeys([*old.roots, *(str(p) for p in paths)])))
-    layout.commit(folder, old, manifest)
+    layout.commit(folder, manifest)
     added = sum(1 for p in reparsed if p not in known)
     return _summary(manifest, files_table, added=added, changed=len(reparsed) - added,
                     touched=len(same), removed=len(vanished), unchanged=unchanged,
@@ -280,13 +280,11 @@ def _files_table(old: pa.Table, same: dict[str, FileOutcome], dropped: set[str],
         rows_hit = set()
     edited = kept.take(sorted(rows_hit)).to_pylist() if rows_hit else []
     untouched = kept.filter(pa.array([i not in rows_hit for i in range(kept.num_rows)])) if rows_hit else kept
+    touched = old.filter(pc.is_in(old["path"], value_set=pa.array(sorted(same), pa.string()))).to_pylist()
+    for row in touched:
+        row.update(size_bytes=same[row["path"]].size_bytes, mtime_ns=same[row["path"]].mtime_ns)
     rebuilt = []
-    for row in edited:
-        row["parts"] = sorted({n for p in row["parts"] if (n := remap.get(p, p)) is not None})
-        rebuilt.append(tuple(row[f.name] for f in tables.FILES))
-    for row in old.filter(pc.is_in(old["path"], value_set=pa.array(sorted(same), pa.string()))).to_pylist():
-        o = same[row["path"]]
-        row.update(size_bytes=o.size_bytes, mtime_ns=o.mtime_ns)
+    for row in edited + touched:
         row["parts"] = sorted({n for p in row["parts"] if (n := remap.get(p, p)) is not None})
         rebuilt.append(tuple(row[f.name] for f in tables.FILES))
     table = pa.concat_tables([untouched, tables.table(tables.FILES, rebuilt), *new_files])

@@ -163,9 +163,9 @@ def files_table_name(generation: int) -> str:
     return f"{FILES_DIR}/files-{generation:06d}.parquet"
 
 
-def commit(folder: str | os.PathLike[str], old: Manifest, new: Manifest) -> None:
-    """Publish `new` (its files already written), then delete what only `old` referenced and any
-    unreferenced leftovers of interrupted updates."""
+def commit(folder: str | os.PathLike[str], new: Manifest) -> None:
+    """Publish `new` (its files already written), then delete every index file it does not list:
+    what only the previous generation referenced and leftovers of interrupted updates."""
     folder = Path(folder)
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     payload = json.dumps({**new.to_dict(), "updated_utc": stamp}, indent=1).encode("utf-8") + b"\n"
