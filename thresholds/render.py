@@ -12,7 +12,7 @@ from thresholds.check import Checked
 from thresholds.model import MetricValue, RuleSet, Verdict
 from thresholds.serialize import DISPLAY_METRICS
 from thresholds.text import LABELS, SUFFIX, num, tags_text, value_text
-from thresholds.whatif import WhatIf
+from thresholds.whatif import METRIC_ORDER, WhatIf
 
 OUTCOME_WORDS = {"controlled": "CONTROLLED", "not_controlled": "not controlled", "indeterminate": "INDETERMINATE"}
 METRIC_TITLES = {
@@ -303,7 +303,7 @@ def render_history(histories: list) -> str:
         if s.primary is not None:
             figures = ", " + s.primary.basis + ": " + ", ".join(
                 f"{LABELS[m]} {value_text(s.primary.get(m).value)}{SUFFIX.get(m, '')}"
-                for m in ("tpp", "performance_density", "io_bidirectional_gbs", "memory_bandwidth_gbs"))
+                for m in METRIC_ORDER)
         out.append(f"== {s.name}  ({s.kind} {s.ref}){figures}")
         if not h.rows:
             out.append("  no dated regime in the rule data")

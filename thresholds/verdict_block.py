@@ -18,8 +18,8 @@ from thresholds.check import check_subject, device_rules
 from thresholds.model import PRECISION_BITS, Interval, MetricSet, Subject, Verdict
 from thresholds.subjects import subjects_of_result
 from thresholds.text import LABELS, SUFFIX, num, value_text
+from thresholds.whatif import METRIC_ORDER
 
-BLOCK_METRICS = ("tpp", "performance_density", "io_bidirectional_gbs", "memory_bandwidth_gbs")
 SHORT = {"tpp": "TPP", "performance_density": "PD", "io_bidirectional_gbs": "I/O",
          "memory_bandwidth_gbs": "DRAM"}
 
@@ -51,7 +51,7 @@ def device_lines(subject: Subject, verdicts: tuple[Verdict, ...], near_pct: floa
     lines = [head]
     primary = subject.primary
     if primary is not None and primary.basis != "measured":
-        lines.append(f"  {primary.basis}: " + ", ".join(_figure(primary, m) for m in BLOCK_METRICS))
+        lines.append(f"  {primary.basis}: " + ", ".join(_figure(primary, m) for m in METRIC_ORDER))
     shown = [v for v in verdicts if v.basis == (primary.basis if primary else None) and v.applicable]
     for v in shown:
         lines.append(f"  {v.rule_set}: {_outcome(v)}" + _nearest(v))
