@@ -44,13 +44,14 @@ def summary_table(result: RunResult) -> Table:
     title = f"{run.host} | {run.backend or '?'} | {devices} | mode {run.mode}"
     if not run.complete:
         title += f" | INCOMPLETE: {run.incomplete_reason}"
-    from thresholds.datasheet import peak_fractions
+    from thresholds.datasheet import ABOVE_PEAK_FRACTION, peak_fractions
 
     fractions = peak_fractions(result)
     parts = sorted({f.part_id for f in fractions.values()})
     caption = f"of peak: median / datasheet peak of catalog part {', '.join(parts)}" if parts else None
     if any(f.above_peak for f in fractions.values()):
-        caption += "; ! = above_peak (over 105% of the datasheet peak: a warning, see the verdicts below)"
+        caption += (f"; ! = above_peak (over {ABOVE_PEAK_FRACTION * 100:.0f}% of the datasheet peak: "
+                    "a warning, see the verdicts below)")
     table = Table(title=_safe(title), title_justify="left", show_lines=False, caption=caption,
                   caption_justify="left")
     columns = [("dev", "right"), ("case", "left"), ("median", "right"), ("unit", "left")]
