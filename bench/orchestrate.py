@@ -1,21 +1,19 @@
 """The `run` sub-command's orchestration: everything between the parsed arguments and the summary.
 
-Checks --out before anything is measured, decides how many local ranks to launch, starts the
-Session, measures with a progress bar (or a per-case log), saves the result (rescuing it into the
+Decides how many local ranks to launch (--out is checked before, by results.out_folder), starts
+the Session, measures with a progress bar (or a per-case log), saves the result (rescuing it into the
 temp folder when --out fails), leaves a multi-rank run without hanging, and decides the exit code.
 Imported only by `bench.commands.run.handle` (it imports torch through `bench.distributed`).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 from bench import distributed
 from results.errors import UsageError
-from results.out_folder import check_out_folder  # noqa: F401 (orchestrate.check_out_folder)
 
 EXIT_CASE_ERRORS = 4  # the file was written, but at least one case has status=error
 EXIT_INTERRUPTED = 130

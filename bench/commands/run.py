@@ -95,6 +95,7 @@ def handle(args: argparse.Namespace) -> int:
     from bench.backend import resolve_device
     from bench.registry import families
     from bench.runner import RunOptions, scope_of
+    from results.out_folder import check_out_folder
     from results.summary import make_console
 
     launch = distributed.detect()
@@ -113,7 +114,7 @@ def handle(args: argparse.Namespace) -> int:
     if launch is not None and launch.launcher != "local" and args.nproc is not None:
         raise UsageError("--nproc starts local ranks without torchrun; under torchrun use --nproc-per-node")
     if launch is None:
-        orchestrate.check_out_folder(args.out)  # before measuring: a bad --out must not cost the run
+        check_out_folder(args.out)  # before measuring: a bad --out must not cost the run
     if launch is None and (grouped or (per_device and not args.sequential)):
         nproc = orchestrate.local_rank_count(kind, args.gpus, args.nproc)
         if nproc > 1:  # one process per GPU (or CPU slice), measuring at once
@@ -140,6 +141,7 @@ def _measure_and_write(args, options, launch, lead, console, grouped, stops) -> 
     """Measure (in a session when ranks or collectives need one), write the file, print the
     summary, and return the exit code. `stops`: this process's SIGTERM/SIGHUP handling, if any."""
     from bench import orchestrate
+    from results.out_folder import check_out_folder
     from results.summary import print_summary
 
     kind = options.backend_kind
@@ -148,7 +150,7 @@ def _measure_and_write(args, options, launch, lead, console, grouped, stops) -> 
         session = orchestrate.start_session(launch, kind, args.gpus, args.timeout)
     try:
         if launch is not None and lead:
-            orchestrate.check_out_folder(args.out)
+            check_out_folder(args.out)
         result = orchestrate.measure(console, options, session, args.out)
     except BaseException as exc:
         if session is None:
