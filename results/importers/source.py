@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -38,10 +39,15 @@ class Source:
             raise ImportFailed(name, None, "contains NUL bytes: a binary file, not a tool's text output")
         return cls(name=name, text=text, sha256=hashlib.sha256(raw).hexdigest(), host=host)
 
-    def lines(self) -> list[str]:
+    def lines(self) -> tuple[str, ...]:
         """The text's lines; carriage returns and erase-line sequences (ESC[K), a terminal's overwritten
-        progress lines, split lines too."""
-        return self.text.replace("\r\n", "\n").replace("\r", "\n").replace("\x1b[K", "\n").split("\n")
+        progress lines, split lines too. Split once per Source: importers ask for it (and for the last
+        line) again and again, once per unreadable row."""
+        return self._lines
+
+    @functools.cached_property
+    def _lines(self) -> tuple[str, ...]:
+        return tuple(self.text.replace("\r\n", "\n").replace("\r", "\n").replace("\x1b[K", "\n").split("\n"))
 
     def first_text_line(self) -> int | None:
         """Number of the first line that is not blank (for errors about the whole file)."""
@@ -49,7 +55,12 @@ class Source:
 
     def last_text_line(self) -> int:
         """Number of the last line that is not blank; 0 for a blank text."""
-        return max((i for i, text in enumerate(self.lines(), start=1) if text.strip()), default=0)
+        return self._last_text_line
+
+    @functools.cached_property
+    def _last_text_line(self) -> int:
+        lines = self.lines()
+        return next((i for i in range(len(lines), 0, -1) if lines[i - 1].strip()), 0)
 
 
 class ImportFailed(TppbenchError):
