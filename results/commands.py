@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Callable
 
 from results.argtypes import bounded, iso_date
 from results.compare import CHANGES  # light: no pandas, scipy or matplotlib at import
+from results.sources import add_index_arguments  # light: argparse and the error classes
 
 EXIT_FAIL_ON = 3  # compare --fail-on matched at least one row
 
@@ -70,7 +71,7 @@ def _register_compare(subparsers: Any) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the comparison as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print Markdown (for pull requests)")
-    _add_index_arguments(p)
+    add_index_arguments(p)
     p.set_defaults(handler=run_compare)
 
 
@@ -98,7 +99,6 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def _register_fleet(subparsers: Any) -> None:
     from results.index.command import add_build_arguments
-    from results.sources import add_index_arguments
 
     p = subparsers.add_parser(
         "fleet",
@@ -118,7 +118,6 @@ def _register_fleet(subparsers: Any) -> None:
     p.add_argument("--csv", metavar="FILE", help="write the per-measurement table as CSV")
     p.add_argument("--parquet", metavar="FILE",
                    help="write the per-measurement table as Parquet (needs pyarrow: tppbench[parquet])")
-    p.add_argument("--strict", action="store_true", help="a bad result file is fatal (default: skip it)")
     p.add_argument("--top", type=_count, default=20, metavar="N",
                    help="rows shown per outlier / slowest-GPU table (default 20)")
     add_index_arguments(p, builds=True)
@@ -167,12 +166,6 @@ def run_fleet(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_index_arguments(parser: Any) -> None:
-    from results.sources import add_index_arguments
-
-    add_index_arguments(parser)
-
-
 def _has_module(name: str) -> bool:
     import importlib.util
 
@@ -180,9 +173,6 @@ def _has_module(name: str) -> bool:
 
 
 # --------------------------------------------------------------------------- report
-
-
-_date = iso_date
 
 
 def _register_report(subparsers: Any) -> None:
@@ -201,11 +191,11 @@ def _register_report(subparsers: Any) -> None:
                    help="Markdown instead of HTML (to stdout, or to -o OUT)")
     p.add_argument("--rules", metavar="IDS",
                    help="regimes: default those in force on --as-of; 'all'; or comma-separated ids")
-    p.add_argument("--as-of", type=_date, metavar="DATE", help="date for regimes in force (default today)")
+    p.add_argument("--as-of", type=iso_date, metavar="DATE", help="date for regimes in force (default today)")
     p.add_argument("--near-pct", type=_positive, default=10.0,
                    help="a verdict within this percent of a threshold is 'near limit' (default 10)")
     p.add_argument("--title", help="report title (default 'tppbench report')")
-    _add_index_arguments(p)
+    add_index_arguments(p)
     p.set_defaults(handler=run_report)
 
 

@@ -12,6 +12,8 @@ workers_type = bounded(int, at_least=1, expected="a whole number >= 1")
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the commands that read (and may index) result files: `index` and `fleet`."""
+    parser.add_argument("--strict", action="store_true", help="a bad result file is fatal (default: skip it)")
     parser.add_argument("--workers", type=workers_type, default=None, metavar="N",
                         help="worker processes that parse result files (default: one per CPU)")
 
@@ -28,7 +30,6 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("paths", metavar="PATH", nargs="+", help="result files, folders or globs")
     p.add_argument("--index", metavar="DIR", required=True, help="the index folder (created if missing)")
-    p.add_argument("--strict", action="store_true", help="a bad result file is fatal (default: skip it)")
     add_build_arguments(p)
     p.set_defaults(handler=run_index)
 
