@@ -88,6 +88,19 @@ def test_a_rate_above_the_datasheet_peak_is_flagged_not_celebrated(tmp_path, cap
     assert any(n.startswith("above_peak: bf16 measured 235%") for n in measured_verdict["notes"])
 
 
+def test_device_memory_above_the_datasheet_peak_is_flagged(tmp_path):
+    for scale, above in (({"write": 2.0}, True), (None, False)):  # synthetic write 6,520 or 3,260 GB/s on 3,350
+        path = store.save(synth.h100_run(16, scale=scale), tmp_path)
+        doc = check_subjects([str(path)], rules="us-2023-10")
+        mem = doc["subjects"][0]["metrics_by_basis"]["measured"]["memory_bandwidth_gbs"]
+        assert mem["inputs"]["above_peak"] is above
+        assert mem["inputs"]["ratio_to_peak"] == (1.9517 if above else 0.9758)
+        assert mem["source"].endswith("195% of declared (ABOVE PEAK)" if above else "98% of declared")
+        measured_verdict = next(v for v in doc["subjects"][0]["verdicts"] if v["basis"] == "measured")
+        notes = [n for n in measured_verdict["notes"] if n.startswith("above_peak: memory/write measured 195%")]
+        assert len(notes) == (1 if above else 0)
+
+
 def test_the_block_never_fails_for_want_of_a_catalog(tmp_path, monkeypatch):
     monkeypatch.setenv("TPPBENCH_DEVICES_DIR", str(tmp_path / "missing"))
     lines = verdict_block(synth.h100_run(15), "x.json")

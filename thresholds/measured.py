@@ -14,7 +14,7 @@ import math
 from typing import Iterable
 
 from results.schema import DeviceInfo, Measurement, RunResult
-from thresholds.datasheet import above_peak_text, is_above_peak
+from thresholds.datasheet import above_peak_text, datasheet_peak_per_s, is_above_peak
 from thresholds.metrics import datacenter_metric, fmt_interval, tpp_from_tops, tpp_source
 from thresholds.model import PRECISION_BITS, DeviceFacts, Interval, MetricSet, MetricValue, Part
 
@@ -81,14 +81,15 @@ def measured_metrics(
     mem = [m for m in _ok(result, device, "memory")]
     if mem:
         top = max(mem, key=lambda m: m.rate)
-        declared = part.memory_bandwidth_gbs if part is not None else None
+        peak_per_s = datasheet_peak_per_s(top, part) if part is not None else None
         inputs: dict = {}
         ratio_text = ""
-        if declared is not None and isinstance(declared.value, Interval) and declared.value.central > 0:
-            ratio = round(top.rate / 1e9 / declared.value.central, 4)
-            inputs = {"ratio_to_peak": ratio, "above_peak": is_above_peak(ratio)}
-            ratio_text = f"; {ratio * 100:.0f}% of declared" + (" (ABOVE PEAK)" if is_above_peak(ratio) else "")
-            if is_above_peak(ratio):
+        if peak_per_s:
+            ratio = round(top.rate / peak_per_s, 4)
+            above = is_above_peak(ratio)
+            inputs = {"ratio_to_peak": ratio, "above_peak": above}
+            ratio_text = f"; {ratio * 100:.0f}% of declared" + (" (ABOVE PEAK)" if above else "")
+            if above:
                 warnings.append(above_peak_text(f"memory/{top.variant}", ratio, part.id))
         values["memory_bandwidth_gbs"] = MetricValue(
             "memory_bandwidth_gbs", Interval.point(top.rate / 1e9), MEASURED,
