@@ -30,15 +30,17 @@ IN_PLACE = {"all_reduce": True, "broadcast": True, "all_gather": False, "reduce_
             "all_to_all": False, "reduce": False, "sendrecv": False}
 
 
+_FACTORS = {  # each formula of FORMULAS as a function of n
+    "2(n-1)/n": lambda n: 2.0 * (n - 1) / n,
+    "(n-1)/n": lambda n: (n - 1) / n,
+    "1": lambda n: 1.0,
+}
+
+
 def busbw_factor(op: str, world_size: int) -> float:
-    n = world_size
-    if op == "all_reduce":
-        return 2.0 * (n - 1) / n
-    if op in ("all_gather", "reduce_scatter", "all_to_all"):
-        return (n - 1) / n
-    if op in ("broadcast", "reduce", "sendrecv"):
-        return 1.0
-    raise ValueError(f"unknown collective {op!r}")
+    if op not in FORMULAS:
+        raise ValueError(f"unknown collective {op!r}")
+    return _FACTORS[FORMULAS[op]](world_size)
 
 
 TPPBENCH_TIMING = "t = the slowest rank's time per iteration"
