@@ -65,6 +65,18 @@ def cpu_slice(rank: int, ranks: int, cpus: Sequence[int]) -> tuple[int, ...]:
     return tuple(ordered[start:stop])
 
 
+def bind_cpu_slice(rank: int, ranks: int) -> tuple[int, ...]:
+    """Bind this process to its `cpu_slice` of the CPUs it may use now; returns that slice."""
+    mine = cpu_slice(rank, ranks, sorted(os.sched_getaffinity(0)))
+    os.sched_setaffinity(0, mine)
+    return mine
+
+
+def current_cpu_set() -> str:
+    """The CPUs this process may run on now, in cpulist format."""
+    return format_cpu_set(sorted(os.sched_getaffinity(0)))
+
+
 def gpu_local_placement(cuda_index: int) -> Placement:
     """The CPUs NVML says are local to torch's cuda:<index>, restricted to the CPUs this process may
     use, and the GPU's NUMA node. A Placement with `cpus=None` and the reason when NVML cannot say."""

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from bench import distributed
+from bench import distributed, placement
 from bench.backend import Backend, make_backend
 from bench.measurement import not_run
 from bench.probe import probe_cpu_device, probe_cuda_device, probe_host
@@ -290,7 +290,7 @@ def _execute_phases(options, planned, session, measurements, on_start, on_done) 
             measurement = dataclasses.replace(
                 measurement, concurrent_devices=_concurrent_devices(device, case, session))
             if device.phase == "concurrent" and backend.kind == "cpu":
-                measurement = dataclasses.replace(measurement, extra={**measurement.extra, "cpu_set": own_cpu_set()})
+                measurement = dataclasses.replace(measurement, extra={**measurement.extra, "cpu_set": placement.current_cpu_set()})
             if session is not None and session.world_size > 1:
                 measurement = dataclasses.replace(measurement, rank=session.rank, host=session.host)
             measurements.append(measurement)
@@ -328,21 +328,7 @@ def _concurrent_devices(device: PlannedDevice, case: Case, session: distributed.
 def bind_cpu_slice(local_rank: int, local_ranks: int) -> None:
     """A CPU rank of a concurrent run is one slice of this host's CPUs (bench.placement.cpu_slice),
     and torch's intra-op threads match it."""
-    import os
-
-    from bench.placement import cpu_slice
-
-    mine = cpu_slice(local_rank, local_ranks, sorted(os.sched_getaffinity(0)))
-    os.sched_setaffinity(0, mine)
-    torch.set_num_threads(len(mine))
-
-
-def own_cpu_set() -> str:
-    import os
-
-    from bench.placement import format_cpu_set
-
-    return format_cpu_set(sorted(os.sched_getaffinity(0)))
+    torch.set_num_threads(len(placement.bind_cpu_slice(local_rank, local_ranks)))
 
 
 def _agree_on_plan(session: distributed.Session, cases: Sequence[tuple[Benchmark, Case]]) -> None:
