@@ -111,8 +111,7 @@ def print_summary(result: RunResult, console: Console | None = None, origin: str
         console.print(extra)
     counts = {s: sum(1 for m in result.measurements if m.status == s) for s in ("ok", "skipped", "error")}
     console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} error")
-    from results.render.text import clean
     from thresholds.verdict_block import verdict_block
 
     for line in verdict_block(result, origin):
-        console.print(escape(clean(line)), highlight=False, soft_wrap=True)
+        console.print(_safe(line), highlight=False, soft_wrap=True)
