@@ -35,6 +35,8 @@ def test_every_architecture_is_cross_checked():
         top = max(ops[p] * PRECISION_BITS[p] for p in ops)
         deciding = {p for p in ops if ops[p] * PRECISION_BITS[p] == top}  # the derived TPP's precisions
         assert len(checked) >= 2 and deciding & checked, arch.compute_capability
+        # the check this test made before 12.0 (FP32 and FP4 only) joined: fp16 and int8 wherever tabled
+        assert {"fp16", "int8"} & set(ops) <= checked, arch.compute_capability
 
 
 def _device(**kw) -> DeviceInfo:
