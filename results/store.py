@@ -19,7 +19,7 @@ from results.atomic import publish_new
 from results.errors import ResultFileError
 from results.schema import MAX_NESTING, SCHEMA_VERSION, RunResult, SchemaError, from_dict, to_dict
 from results.terminal import short_repr
-from results.untrusted_file import UnreadableFile, read_untrusted
+from results.untrusted_file import UnreadableFile, read_untrusted, utf8_text
 
 SUPPORTED_VERSIONS = (1,)
 # Result files seen here: 24 KB (CPU quick run), 36 KB (one-GPU quick fixture); this leaves room
@@ -82,9 +82,9 @@ def parse_bytes(raw: bytes, path: str | os.PathLike[str]) -> RunResult:
     if b"\0" in raw:
         raise ResultFileError(path, "contains NUL bytes: a binary or corrupt file, not JSON")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ResultFileError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+        text = utf8_text(raw)
+    except UnreadableFile as exc:
+        raise ResultFileError(path, exc.problem) from None
     if not text or text.isspace():
         raise ResultFileError(path, "empty file")
     try:

@@ -62,6 +62,14 @@ def read_untrusted(path: str | os.PathLike[str], max_bytes: int, what: str) -> b
     return data
 
 
+def utf8_text(raw: bytes) -> str:
+    """`raw` (from `read_untrusted`) decoded as UTF-8; UnreadableFile names the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+
+
 def _check(info: os.stat_result, max_bytes: int, what: str) -> None:
     mode = info.st_mode
     if stat.S_ISDIR(mode):

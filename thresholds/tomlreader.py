@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from results.terminal import short_repr
-from results.untrusted_file import UnreadableFile, read_untrusted
+from results.untrusted_file import UnreadableFile, read_untrusted, utf8_text
 from thresholds.errors import DataFileError
 from thresholds.model import TAGS
 
@@ -150,14 +150,11 @@ def read_toml(path: Path) -> Table:
     hundred levels, with no integer of thousands of digits. Any problem is one DataFileError."""
     try:
         raw = read_untrusted(path, MAX_TOML_BYTES, "a TOML file")
+        if raw.startswith(codecs.BOM_UTF8):
+            raise UnreadableFile("starts with a byte-order mark (BOM); save it as UTF-8 without one")
+        text = utf8_text(raw)
     except UnreadableFile as exc:
         raise DataFileError(path, None, exc.problem) from None
-    if raw.startswith(codecs.BOM_UTF8):
-        raise DataFileError(path, None, "starts with a byte-order mark (BOM); save it as UTF-8 without one")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFileError(path, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
