@@ -6,9 +6,11 @@ Device names, paths and probe fields come from result files, so every line is ma
 from __future__ import annotations
 
 import datetime
+import textwrap
 
 from results.render.text import clean
 from thresholds.check import Checked
+from thresholds.load import load_catalog
 from thresholds.model import MetricValue, RuleSet, Verdict
 from thresholds.serialize import DISPLAY_METRICS
 from thresholds.text import LABELS, SUFFIX, num, tags_text, value_text
@@ -155,17 +157,16 @@ DEVICES_WIDTH = 120  # `tppbench devices` stays one screen wide
 def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
                    as_of: datetime.date | None = None) -> str:
     """The catalog table, grouped by vendor (a heading line per vendor), at most DEVICES_WIDTH wide."""
-    import textwrap
-
     as_of = as_of or datetime.date.today()
     stack_only = [r for r in rules if "device" not in r.scopes()]
     rules = tuple(r for r in rules if "device" in r.scopes())
     header = ["id", "TPP", "PD", "I/O GB/s", "DRAM GB/s", "DC", *[r.id for r in rules]]
+    vendor_of = {p.id: p.vendor or "other" for p in load_catalog()}
     rows, vendors = [], []
     for item in checked:
         m = item.subject.primary
         verdicts = {v.rule_set: v for v in item.verdicts}
-        vendors.append(item.subject.name.split()[0] if item.subject.kind != "catalog" else _vendor(item))
+        vendors.append(vendor_of.get(item.subject.part_id or "", "other"))
         rows.append([
             item.subject.ref,
             _short_cell(m.get("tpp")), _short_cell(m.get("performance_density")),
@@ -196,13 +197,6 @@ def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
     for note in notes:
         lines.extend(textwrap.wrap(note, DEVICES_WIDTH - 1))
     return _lines(lines)
-
-
-def _vendor(item: Checked) -> str:
-    from thresholds.subjects import find_part
-
-    part = find_part(item.subject.ref)
-    return part.vendor if part is not None and part.vendor else "other"
 
 
 def _clauses_text(p) -> str:
