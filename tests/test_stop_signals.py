@@ -108,23 +108,35 @@ def test_sigterm_to_the_launcher_of_a_concurrent_run_writes_rank_0s_part_and_exi
     for line in proc.stdout:  # rank 0 logs one line per case in a multi-rank run
         if line.startswith("[2/"):
             break
+    ranks = _live_children(proc.pid)  # while the launcher lives: once it exits, its orphans get a new parent
+    assert len(ranks) == 2
     result, _stdout = stopped_run(proc, tmp_path)
     assert "SIGTERM" in (result.run.incomplete_reason or "")
     assert 2 <= len(result.measurements) < 12
     assert {m.concurrent_devices for m in result.measurements} == {2}
-    assert not _leftover_ranks(proc.pid)
+    assert not [pid for pid in ranks if _alive(pid)]  # no rank outlives the launcher
 
 
-def _leftover_ranks(launcher_pid: int) -> list[int]:
-    """Processes whose parent is the launcher (its ranks), still alive."""
+def _state(pid: int) -> tuple[int, str] | None:
+    """(parent pid, state letter) of a process from /proc, None when it is gone."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[1]), fields[0]
+
+
+def _alive(pid: int) -> bool:
+    state = _state(pid)
+    return state is not None and state[1] not in "ZX"
+
+
+def _live_children(parent_pid: int) -> list[int]:
+    """Processes whose parent is `parent_pid` (the launcher's ranks), not exited."""
     found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            fields = stat.rpartition(")")[2].split()
-            if int(fields[1]) == launcher_pid and fields[0] not in "ZX":
-                found.append(int(entry))
+    for pid in (int(entry) for entry in os.listdir("/proc") if entry.isdigit()):
+        state = _state(pid)
+        if state is not None and state[0] == parent_pid and state[1] not in "ZX":
+            found.append(pid)
     return found
