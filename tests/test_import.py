@@ -414,6 +414,28 @@ def test_many_garbled_rows_are_all_listed():
     assert len(got.result.measurements) == 62
 
 
+def test_malformed_numbers_and_a_cut_best_part_are_skipped_lines_not_tracebacks():
+    """Numbers float() refuses ("5..0", "1.2.3") and a version-1 mamf-finder line cut inside its
+    `best:` part: the line is listed as skipped, the rest imports."""
+    head = "** Dtype: torch.bfloat16\nbenchmark version: 2\n     1 | 5.0(mean) 5.0(median) 6.0(max) @ 1024x1024x1024 | best: x\n"
+    mamf = import_text(Source.of("m.txt", (head + "Tried 1 shapes => the best outcomes were:\n"
+                                           "mean:   5..0 TFLOPS @ 1024x1024x1024\n").encode()))
+    assert [s.line for s in mamf.skipped] == [5] and len(mamf.result.measurements) == 1
+    v1 = import_text(Source.of("v1.txt", b"** Dtype: torch.bfloat16\nbenchmark version: 1\n"
+                                         b"     1 | 5.0 TFLOPS @ 1024x1024x1024 | best: (cut\n"
+                                         b"     2 | 6.0 TFLOPS @ 2048x1024x1024 | best: 6.0 TFLOPS @ 2048x1024x1024\n"))
+    assert [(s.line, "cut inside its 'best:' part" in s.why) for s in v1.skipped] == [(3, True)]
+    assert [m.params["m"] for m in v1.result.measurements] == [2048]
+    nv = fixture("nvbandwidth/h800_8gpu_v0.2_nvlink.txt").read_text()
+    first_sum = re.search(r"^SUM \w+ [\d.]+$", nv, re.M)
+    bad_sum = nv.replace(first_sum.group(0), first_sum.group(0).rsplit(" ", 1)[0] + " 1.2.3", 1)
+    got = import_text(Source.of("s.txt", bad_sum.encode()))
+    assert [s.text for s in got.skipped] == [first_sum.group(0).rsplit(" ", 1)[0] + " 1.2.3"]
+    nccl = fixture("nccl-tests/h100_2x8_all_reduce.txt").read_text().replace(": 70.742", ": 70..742")
+    with pytest.raises(ImportFailed, match="line 64: truncated"):  # the footer is not read: a cut log
+        import_text(Source.of("n.txt", nccl.encode()))
+
+
 def test_bad_options_exit_2(tmp_path, capsys):
     for args in (["--format", "iperf"], ["--host", "a b"], ["--host", ""]):
         with pytest.raises(SystemExit) as exit_info:

@@ -21,7 +21,7 @@ import dataclasses
 import re
 from typing import Any
 
-from results.importers.source import (ImportFailed, Imported, Skipped, Source, Tool, device,
+from results.importers.source import (NUMBER, ImportFailed, Imported, Skipped, Source, Tool, device,
                                       imported_run, printed_stats, provenance, unknown_devices)
 from results.keys import case_key
 from results.schema import Measurement, RunResult
@@ -34,7 +34,7 @@ CONVENTION = ("2*m*n*k operations per call (dense; one multiply-add counts 2); m
 PRECISIONS = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32",
               "float8_e4m3fn": "fp8", "float8_e4m3fnuz": "fp8", "float64": "fp64"}
 
-_NUM = r"([\d.]+)"
+_NUM = rf"({NUMBER})"
 _SHAPE = r"(\d+)x(\d+)x(\d+)"
 _V2 = re.compile(rf"^\s*(\d+)\s*\|\s*{_NUM}\(mean\)\s+{_NUM}\(median\)\s+{_NUM}\(max\)\s*@\s*{_SHAPE}\s*\|\s*best:")
 _V1 = re.compile(rf"^\s*(\d+)\s*\|\s*{_NUM}\s*TFLOPS\s*@\s*{_SHAPE}\s*\|\s*best:")
@@ -81,8 +81,12 @@ def parse(source: Source, collective: str | None = None) -> Imported:
             shapes[shape] = {"line": number, "mean": float(m.group(2)), "median": float(m.group(3)),
                              "max": float(m.group(4)), "seen": shapes.get(shape, {}).get("seen", 0) + 1}
         elif m := _V1.match(line):
-            shape, best_shape = _shape(m, 3), _shape(_V1_BEST.search(line), 2)
-            if shape == best_shape and m.group(2) != _V1_BEST.search(line).group(1):
+            shape, best_part = _shape(m, 3), _V1_BEST.search(line)
+            if best_part is None:
+                skipped.append(Skipped(number, line, "a version-1 line cut inside its 'best:' part, so whether its "
+                                       "shape is stale cannot be told"))
+                continue
+            if shape == _shape(best_part, 2) and m.group(2) != best_part.group(1):
                 skipped.append(Skipped(number, line, "a version-1 line whose shape is stale: it names the best shape "
                                        "but not the best figure (mamf-finder's cur_config bug, ml-engineering #58)"))
                 continue

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from results.collective_conventions import FORMULAS, IN_PLACE, busbw_factor, convention
-from results.importers.source import (ImportFailed, Imported, Skipped, Source, Tool, device,
+from results.importers.source import (NUMBER, ImportFailed, Imported, Skipped, Source, Tool, device,
                                       imported_run, printed_stats, provenance, unknown_devices)
 from results.keys import case_key
 from results.schema import DeviceInfo, Measurement, RunResult
@@ -43,7 +43,7 @@ _RANK = re.compile(r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\
                    r"\[([^\]]*)\]\s+(.+?)\s*$")
 _NCCL = re.compile(r"NCCL version (\S+)")
 _OOB = re.compile(r"Out of bounds values\s*:\s*(\d+)\s+(\w+)")
-_AVG = re.compile(r"Avg bus bandwidth\s*:\s*([\d.]+)")
+_AVG = re.compile(rf"Avg bus bandwidth\s*:\s*({NUMBER})(?![\d.])")
 _ROW = re.compile(r"^\s*\d+\s+\d+\s+\S+")
 _NOISE = re.compile(r"NCCL INFO|NCCL WARN|^#\s*$|^#\s+\(B\)|out-of-place|Errors with asterisks|^#\s*Using devices")
 START = re.compile(r"nccl-tests version|Collective test starting|nThreads?:? \d+ nGpus|^#?\s*size\s+count\s+type")  # where a log begins

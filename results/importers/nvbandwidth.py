@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from results.importers.source import (ImportFailed, Imported, Skipped, Source, Tool, device,
+from results.importers.source import (NUMBER, ImportFailed, Imported, Skipped, Source, Tool, device,
                                       imported_run, printed_stats, provenance, unknown_devices)
 from results.keys import case_key
 from results.schema import DeviceInfo, Measurement, RunResult
@@ -63,7 +63,7 @@ _PROCESS = re.compile(r"^Process (\d+) \((\S+)\): device (\d+):\s*(.+?)(?:\s+\((
 _RUNNING = re.compile(r"^Running (\w+)\.$")
 _WAIVING = re.compile(r"^Waiving (\w+)\.$")
 _STATUS = re.compile(r"^(Waived|Error|Not Found):\s*(.*)$")
-_SUM = re.compile(r"^SUM (\w+) ([-\d.eE+]+)$")
+_SUM = re.compile(rf"^SUM (\w+) (-?{NUMBER})$")
 _CV = re.compile(r"^COEFFICIENT_OF_VARIATION (\w+) ([-\d.eE+]+)$")
 _FAILURE = re.compile(r"ASSERT|error|fail|invalid", re.IGNORECASE)  # nvbandwidth stopping on its own
 _COLUMNS = re.compile(r"^\s*0(?:\s+\d+)*\s*$")

@@ -19,6 +19,8 @@ from results.errors import TppbenchError
 from results.schema import DeviceInfo, RunInfo, RunResult, Stats
 from results.stats import summarize
 
+# A decimal number as the tools print it, and nothing float() refuses ("70..742", "1.2.3" do not match).
+NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 
 @dataclass(frozen=True)
