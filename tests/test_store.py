@@ -207,6 +207,17 @@ def test_orjson_path_accepts_and_refuses_exactly_as_json_loads(path, monkeypatch
 
 
 @pytest.mark.skipif(store._FAST_JSON is None, reason="orjson >= 3.13 not installed: only json.loads is in use")
+def test_a_valid_file_is_decoded_by_orjson_without_json_loads(monkeypatch):
+    # else the agreement above would hold trivially, both sides being json.loads
+    def refuse(*args, **kwargs):
+        raise AssertionError("json.loads called for a file orjson decodes")
+
+    monkeypatch.setattr(store.json, "loads", refuse)
+    result = store.parse_bytes(_DECODER_CASES[-1].read_bytes(), "golden-a100.json")
+    assert result.measurements
+
+
+@pytest.mark.skipif(store._FAST_JSON is None, reason="orjson >= 3.13 not installed: only json.loads is in use")
 def test_a_20_digit_integer_is_refused_on_both_paths(monkeypatch):
     data = json.loads((_HOSTILE / "result" / "valid-base.json").read_text())
     # orjson would turn this literal into a float and let it through as 1.2e23; json.loads keeps it an int
