@@ -100,12 +100,8 @@ def device_indices(options: RunOptions, session: distributed.Session | None = No
         if missing:
             raise UsageError(f"--gpus: no GPU with index {missing[0]} (visible GPUs: 0..{count - 1})")
         chosen = list(options.gpus)
-    if session is not None and session.multi:  # one GPU per rank (distributed.rank_gpu)
-        own = distributed.rank_gpu(chosen, session.local_rank)
-        if own is None:
-            raise UsageError(f"local rank {session.local_rank} has no GPU: {len(chosen)} selected on "
-                             f"host {session.host} (fewer ranks per node, or --gpus)")
-        return [own]
+    if session is not None and session.multi:  # one GPU per rank: the one the session was started on
+        return [session.device_index]  # (orchestrate.start_session: distributed.rank_gpu, or a one-line error)
     return chosen
 
 
