@@ -414,7 +414,7 @@ def test_many_garbled_rows_are_all_listed():
     assert len(got.result.measurements) == 62
 
 
-def test_malformed_numbers_and_a_cut_best_part_are_skipped_lines_not_tracebacks():
+def test_malformed_numbers_and_a_cut_best_part_are_skipped_lines_not_tracebacks(tmp_path):
     """Numbers float() refuses ("5..0", "1.2.3") and a version-1 mamf-finder line cut inside its
     `best:` part: the line is listed as skipped, the rest imports."""
     head = "** Dtype: torch.bfloat16\nbenchmark version: 2\n     1 | 5.0(mean) 5.0(median) 6.0(max) @ 1024x1024x1024 | best: x\n"
@@ -434,6 +434,20 @@ def test_malformed_numbers_and_a_cut_best_part_are_skipped_lines_not_tracebacks(
     nccl = fixture("nccl-tests/h100_2x8_all_reduce.txt").read_text().replace(": 70.742", ": 70..742")
     with pytest.raises(ImportFailed, match="line 64: truncated"):  # the footer is not read: a cut log
         import_text(Source.of("n.txt", nccl.encode()))
+    starred = fixture("nccl-tests/h100_2x8_all_reduce.txt").read_text().replace(
+        " 126.9    0.03    0.06 ", " 126.9    0.03*   0.06 ", 1)  # an asterisk where nccl-tests puts none
+    assert len(import_text(Source.of("a.txt", starred.encode())).result.measurements) == 62
+    for cell in ("nan", "-5.0", "inf"):  # float() reads each; no tool prints one as a bandwidth
+        odd = nv.replace(" 176.14 ", f" {cell} ", 1)
+        got = import_text(Source.of("c.txt", odd.encode())).result
+        assert all(m.rate is None or 0 < m.rate < 1e13 for m in got.measurements)
+    case = json.loads(fixture("nvbandwidth/1gpu_v0.5_verbose.json").read_text())
+    case["nvbandwidth"]["testcases"][0].update(sum=float("inf"), bufferSize=float("inf"))
+    case["nvbandwidth"]["testcases"][1]["bandwidth_matrix"][0][0] = float("nan")
+    got = import_text(Source.of("j.json", json.dumps(case).encode())).result  # Infinity, NaN: JSON that Python writes
+    assert store.load(store.save(got, tmp_path)).run.imported_from["format"] == "json"  # saved: nothing non-finite
+    with pytest.raises(ImportFailed, match=r"h.txt: line 3: a number of more than 100 digits"):
+        import_text(Source.of("h.txt", (head.replace("1024x", "9" * 5000 + "x", 1)).encode()))
 
 
 def test_bad_options_exit_2(tmp_path, capsys):

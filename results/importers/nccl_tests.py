@@ -24,7 +24,8 @@ from typing import Any
 
 from results.collective_conventions import FORMULAS, IN_PLACE, busbw_factor, convention
 from results.importers.source import (NUMBER, ImportFailed, Imported, Skipped, Source, Tool, device,
-                                      imported_run, printed_stats, provenance, unknown_devices)
+                                      imported_run, printed_number, printed_stats, provenance,
+                                      unknown_devices)
 from results.keys import case_key
 from results.schema import DeviceInfo, Measurement, RunResult
 
@@ -185,10 +186,7 @@ def _header(line: str, number: int, source: Source) -> _Table:
 
 
 def _number(text: str) -> float | None:
-    try:
-        return float(text.rstrip("*"))
-    except ValueError:
-        return None
+    return printed_number(text.rstrip("*"))  # nccl-tests marks a value over its threshold with '*'
 
 
 def _records(op: str, tokens: list[str], number: int, table: _Table, world: int | None, source: Source,
@@ -238,8 +236,8 @@ def _world_size(op: str, listed: int | None, rows: list[tuple[int, list[str]]], 
     if listed is None:
         return None, "unknown: the log has no rank lines"
     algbw, busbw = (table.columns.index(name, table.blocks[0]) for name in ("algbw", "busbw"))
-    ratios = sorted(float(t[busbw]) / float(t[algbw]) for _, t in rows
-                    if _number(t[algbw]) and _number(t[busbw]) and float(t[algbw]) >= 1.0)
+    printed = ((_number(t[algbw]), _number(t[busbw])) for _, t in rows)
+    ratios = sorted(bus / alg for alg, bus in printed if alg and bus and alg >= 1.0)
     expected = busbw_factor(op, listed)
     if ratios and abs(ratios[len(ratios) // 2] / expected - 1) > 0.03:
         return None, (f"unknown: the log lists {listed} rank(s) but its busbw/algbw ({ratios[len(ratios) // 2]:.3f}) "

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from results.importers.source import (NUMBER, ImportFailed, Imported, Skipped, Source, Tool, device,
-                                      imported_run, printed_stats, provenance, unknown_devices)
+                                      imported_run, printed_number, printed_stats, provenance,
+                                      unknown_devices)
 from results.keys import case_key
 from results.schema import DeviceInfo, Measurement, RunResult
 
@@ -257,10 +258,9 @@ def _row(line: str, columns: int) -> tuple[int, list[float | None]] | None:
         if word == "N/A":
             cells.append(None)
             continue
-        try:
-            cells.append(float(word))
-        except ValueError:
+        if (value := printed_number(word)) is None:
             return None
+        cells.append(value)
     return int(words[0]), cells
 
 
@@ -315,8 +315,8 @@ def _parse_json(source: Source) -> tuple[_Header, list[Testcase], list[Skipped]]
                 matrix.rows.append(cells)
                 matrix.lines.append(line)
             case.matrices.extend(_split_stacked(matrix))
-        if isinstance(raw.get("sum"), (int, float)):
-            case.sums[case.name] = float(raw["sum"])
+        if isinstance(total := _cell(raw.get("sum")), float):
+            case.sums[case.name] = total
         cases.append(case)
     return header, cases, skipped
 
@@ -342,12 +342,14 @@ def _split_stacked(matrix: Matrix) -> list[Matrix]:
 
 
 def _cell(value: Any) -> Any:
+    """A JSON matrix cell: None for "N/A", the figure of a number or numeric string, else _BAD (NaN,
+    Infinity, a negative figure, true/false, a list)."""
     if value in ("N/A", None):
         return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         return _BAD
+    figure = printed_number(value if isinstance(value, str) else repr(value))
+    return _BAD if figure is None else figure
 
 
 def _text(value: Any) -> str | None:
@@ -355,7 +357,8 @@ def _text(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    figure = _cell(value) if isinstance(value, (int, float)) else None
+    return int(figure) if isinstance(figure, float) else None
 
 
 # --------------------------------------------------------------------------- records

@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import functools
 import hashlib
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Iterable, Mapping
@@ -19,8 +20,17 @@ from results.errors import TppbenchError
 from results.schema import DeviceInfo, RunInfo, RunResult, Stats
 from results.stats import summarize
 
-# A decimal number as the tools print it, and nothing float() refuses ("70..742", "1.2.3" do not match).
-NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# A number as the tools print it: non-negative, decimal, at most a two-digit exponent; nothing float()
+# refuses ("70..742", "1.2.3") and, with digit runs bounded by Source.of, nothing it makes infinite.
+NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,2})?"
+MAX_DIGITS = 100  # a longer run of digits is no tool's figure (and int() refuses over 4,300)
+_LONG_DIGITS = re.compile(rf"\d{{{MAX_DIGITS + 1}}}")
+
+
+def printed_number(text: str) -> float | None:
+    """The value of one printed number (a whole word: "12.5", "1e-05"); None for "N/A", "nan",
+    "-5", "1.2.3" and anything else that is not a figure a tool prints."""
+    return float(text) if re.fullmatch(NUMBER, text) else None
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,9 @@ class Source:
             raise ImportFailed(name, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
         if "\0" in text:
             raise ImportFailed(name, None, "contains NUL bytes: a binary file, not a tool's text output")
+        if long := _LONG_DIGITS.search(text):
+            line = text.count("\n", 0, long.start()) + 1
+            raise ImportFailed(name, line, f"a number of more than {MAX_DIGITS} digits: not a tool's output")
         return cls(name=name, text=text, sha256=hashlib.sha256(raw).hexdigest(), host=host)
 
     def lines(self) -> tuple[str, ...]:
