@@ -132,23 +132,20 @@ def run_fleet(args: argparse.Namespace) -> int:
         raise UsageError("--parquet needs pyarrow: pip install 'tppbench[parquet]' (or use --csv)")
     from results.errors import TppbenchError
     from results.fleet import DEFAULT_THRESHOLD, OutlierRule
+    from results.index.command import print_skipped
     from results.render import text
-    from results.terminal import printable
     from results.sources import selection_of, source_of
 
     for target in (args.csv, args.parquet):  # a bad output path fails before minutes of loading
         if target:
             check_output(target)
 
-    def report(problem: Any) -> None:
-        print(f"tppbench: skipped {printable(problem)}", file=sys.stderr)
-
     selection_of(args)  # a selection without --index is refused before any loading
     if args.index and args.paths:
         from results.index.command import update_index
 
         print(f"index {args.index}: {update_index(args).describe()}")
-    source = source_of(args, args.paths, strict=args.strict, on_problem=report)
+    source = source_of(args, args.paths, strict=args.strict, on_problem=print_skipped)
     try:
         threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD[args.outliers]
         tables = source.fleet(OutlierRule(args.outliers, threshold))

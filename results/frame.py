@@ -17,6 +17,7 @@ from results import store
 from results.errors import ResultFileError
 from results.identity import device_of, gpu_id, measurement_host
 from results.schema import RunResult
+from results.terminal import printable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,7 +72,7 @@ class LoadProblem:
     problem: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
+        return printable(f"{self.path}: {self.problem}")  # a file name may hold ESC or a newline
 
 
 @dataclass(frozen=True)

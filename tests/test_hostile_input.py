@@ -154,6 +154,12 @@ def test_escape_and_undecodable_bytes_in_file_names(tmp_path):
     evil.write_text("{")
     outcome = invoke(["show", str(evil)])
     check_outcome(outcome, {1}, [str(evil)])
+    # index and fleet --index name a bad file on a `skipped` line and go on (they printed ESC raw)
+    for argv, code in ((["index", str(evil), "--index", str(tmp_path / "idx")], 0),
+                       (["fleet", str(evil), "--index", str(tmp_path / "idx2")], 1)):
+        outcome = invoke(argv)
+        check_outcome(outcome, {code}, [str(tmp_path)])
+        assert "skipped" in outcome.err and "?[2Jevil.json" in outcome.err
     raw_name = os.fsencode(str(tmp_path)) + b"/caf\xe9.json"
     with open(raw_name, "wb") as handle:
         handle.write(VALID_RESULT.read_bytes())

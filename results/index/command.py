@@ -43,7 +43,9 @@ def run_index(args: argparse.Namespace) -> int:
 def update_index(args: argparse.Namespace) -> Any:
     from results.index.build import update
 
-    def report(problem: Any) -> None:
-        print(f"tppbench: skipped {problem}", file=sys.stderr)
+    return update(args.index, args.paths, strict=args.strict, on_problem=print_skipped, workers=args.workers)
 
-    return update(args.index, args.paths, strict=args.strict, on_problem=report, workers=args.workers)
+
+def print_skipped(problem: Any) -> None:
+    """A bad result file named on stderr (a LoadProblem prints terminal-safe); the command goes on."""
+    print(f"tppbench: skipped {problem}", file=sys.stderr)
