@@ -338,6 +338,6 @@ ORDER BY relative_speed, host
 EXPORT_SQL = f"""
 SELECT {", ".join("m." + c for c in COLUMNS)}, g.fleet_median, g.robust_z, g.pct_below_median,
        coalesce(g.outlier, FALSE) AS outlier, m.rate / g.fleet_median AS ratio_to_median
-FROM m LEFT JOIN gf AS g ON hash(m.key, m.device_name, m.rate_unit) = g.gid AND m.gpu = g.gpu
+FROM m LEFT JOIN gf AS g ON hash({", ".join("m." + c for c in fleet.GROUP)}) = g.gid AND m.gpu = g.gpu
 ORDER BY m.source, m.row_in_file
 """
