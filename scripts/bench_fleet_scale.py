@@ -181,7 +181,7 @@ def index_benchmark(args: argparse.Namespace, root: Path) -> int:
     print(f"{sizes[-1] + args.batch} synthetic files ready in {len(batches)} folders of {args.batch} "
           f"({size / 1e9:.2f} GB written now, {time.perf_counter() - t0:.0f} s): {root / 'files'}", flush=True)
     tool = [sys.executable, "-m", "bench"]
-    builds, queries = [], []
+    builds, queries, others = [], [], []  # others: the update and the CSV export
     for n in sizes:
         index = root / f"index-{n}"
         shutil.rmtree(index, ignore_errors=True)
@@ -199,6 +199,7 @@ def index_benchmark(args: argparse.Namespace, root: Path) -> int:
             print("  " + u["out"].strip().splitlines()[-1] if u["out"].strip() else "", flush=True)
             c = timed(tool + ["fleet", "--index", str(index), "--top", "5", "--csv", str(root / "fleet.csv")])
             show(f"fleet + CSV export of every measurement ({n + args.batch} files)", c)
+            others += [(n, u), (n, c)]
             (root / "fleet.csv").unlink(missing_ok=True)
         if not args.keep_indexes and n != sizes[-1]:
             shutil.rmtree(index, ignore_errors=True)
@@ -213,7 +214,7 @@ def index_benchmark(args: argparse.Namespace, root: Path) -> int:
                   f"{', '.join(map(str, xs))}); projected 1,000,000 files: {fixed + slope * 1e6:.0f} s; "
                   f"peak RSS " + ", ".join(f"{r['tree_mb']:.0f}" for _, r in points) + " MB")
     print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the end")
-    return max(r["code"] for _, r in builds + queries)
+    return max(r["code"] for _, r in builds + queries + others)  # any failed step fails the benchmark
 
 
 def main() -> int:
