@@ -115,8 +115,7 @@ class IndexSource:
 
     def fleet(self, rule: "OutlierRule") -> FleetTables:
         if self.strict:
-            bad = self.reader.con.execute(
-                "SELECT path, problem FROM f_all WHERE status = 'skipped' ORDER BY path LIMIT 1").fetchone()
+            bad = self.reader.first_skipped()
             if bad:
                 raise ResultFileError(bad[0], bad[1] or "recorded as bad in the index")
         self._rule = rule
@@ -128,8 +127,7 @@ class IndexSource:
 
         resolved = os.path.abspath(check_output(target))
         inside = os.path.abspath(self.folder) + os.sep
-        recorded = self.reader.con.execute("SELECT count(*) FROM f_all WHERE path = ?", [resolved]).fetchone()[0]
-        if resolved.startswith(inside) or recorded:
+        if resolved.startswith(inside) or self.reader.records(resolved):
             raise UsageError(f"{target}: is inside the index or one of its result files; those are never overwritten")
 
     def export(self, target: str, file_format: str) -> Path:

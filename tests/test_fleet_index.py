@@ -234,6 +234,18 @@ def test_parquet_export_from_the_index(capsys, tmp_path):
     assert code == 0 and len(pd.read_parquet(tmp_path / "x.parquet")) == 3 * len(synth.H100_CASES)
 
 
+def test_an_export_into_the_index_or_onto_an_indexed_result_file_is_refused(capsys, tmp_path):
+    folder = fleet_folder(tmp_path, hosts=2, gpus=1)
+    index = tmp_path / "idx"
+    build.update(index, [folder])
+    before, files_before = tree(index), digest(folder)
+    result_file = str(next(iter(sorted(folder.rglob("*.json")))))
+    for target in (str(index / "out.csv"), result_file):
+        code, _, err = cli(capsys, "fleet", "--index", str(index), "--csv", target)
+        assert code == 2 and "never overwritten" in err and err.count("\n") == 1, err
+    assert tree(index) == before and digest(folder) == files_before
+
+
 # --------------------------------------------------------------------------- selections
 
 

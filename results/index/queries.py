@@ -159,6 +159,17 @@ class IndexReader:
     def skipped(self) -> int:
         return int(self.scalar("SELECT count(*) FROM f_all WHERE status = 'skipped'"))
 
+    def first_skipped(self) -> tuple[str, str | None] | None:
+        """(path, problem) of the first file recorded as bad, in path order; None when there is none."""
+        with _index_errors(self.folder):
+            return self.con.execute(
+                "SELECT path, problem FROM f_all WHERE status = 'skipped' ORDER BY path LIMIT 1").fetchone()
+
+    def records(self, path: str) -> bool:
+        """Whether the index records the result file `path` (an absolute path), bad or not."""
+        with _index_errors(self.folder):
+            return self.con.execute("SELECT count(*) FROM f_all WHERE path = ?", [path]).fetchone()[0] > 0
+
     def fleet(self, rule: fleet.OutlierRule) -> IndexFleetAnalysis:
         self._fleet_tables(rule)
         counts = self.con.execute("SELECT count(*), count(DISTINCT gpu), count(DISTINCT host) FROM m").fetchone()
