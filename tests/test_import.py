@@ -450,6 +450,15 @@ def test_malformed_numbers_and_a_cut_best_part_are_skipped_lines_not_tracebacks(
         import_text(Source.of("h.txt", (head.replace("1024x", "9" * 5000 + "x", 1)).encode()))
 
 
+def test_nvbandwidth_json_of_odd_shapes_is_one_line_or_read():
+    deep = ('{"nvbandwidth": ' + "[" * 100_000 + "]" * 100_000 + "}").encode()
+    with pytest.raises(ImportFailed, match=r"deep.json: line 1: JSON nested too deeply"):
+        import_text(Source.of("deep.json", deep), "nvbandwidth")
+    odd = {"nvbandwidth": {"GPU Device list": 5, "testcases": [{"name": "x", "bandwidth_matrix": [[1, 2], [3, 4]]}]}}
+    got = import_text(Source.of("odd.json", json.dumps(odd).encode())).result
+    assert [m.rate for m in got.measurements if m.benchmark == "nvbandwidth"] == [1e9, 2e9, 3e9, 4e9]
+
+
 def test_bad_options_exit_2(tmp_path, capsys):
     for args in (["--format", "iperf"], ["--host", "a b"], ["--host", ""]):
         with pytest.raises(SystemExit) as exit_info:

@@ -285,13 +285,17 @@ def _parse_json(source: Source) -> tuple[_Header, list[Testcase], list[Skipped]]
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise ImportFailed(source.name, first + exc.lineno, f"not valid JSON (truncated?): {exc.msg}") from None
+    except RecursionError:  # the C scanner's own guard, raised before the stack is at risk
+        raise ImportFailed(source.name, first + 1, "JSON nested too deeply (hundreds of levels): not "
+                           "nvbandwidth's output") from None
     root = data.get("nvbandwidth") if isinstance(data, dict) else None
     if not isinstance(root, dict) or not isinstance(root.get("testcases", []), list):
         raise ImportFailed(source.name, first + 1, "JSON without an 'nvbandwidth' object holding 'testcases'")
     header = _Header(version=_text(root.get("version")), git=_text(root.get("git_version")),
                      runtime=_text(root.get("CUDA Runtime Version")), driver=_text(root.get("Driver Version")),
                      hostname=_text(root.get("hostname")))
-    for entry in root.get("GPU Device list", []) or []:
+    devices = root.get("GPU Device list")
+    for entry in devices if isinstance(devices, list) else []:
         if m := _DEVICE.match(f"Device {entry}" if not str(entry).startswith("Device") else str(entry)):
             header.devices.append(device(int(m.group(1)), m.group(2), header.hostname, TOOL, pci_bus_id=m.group(3)))
     name_lines = [i for i, text in enumerate(lines, start=1) if '"name"' in text and first < i <= closing + 1]
