@@ -21,25 +21,18 @@ import pyarrow.parquet as pq  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
 import synth  # noqa: E402
 
-from bench.cli import main  # noqa: E402
 from results import store  # noqa: E402
 from results.fleet import OutlierRule, analyze  # noqa: E402
 from results.frame import load_frame  # noqa: E402
 from results.index import build, layout  # noqa: E402
 from results.index.queries import IndexReader, Selection  # noqa: E402
-from test_fleet import digest, fleet_folder, write_bad_files  # noqa: E402
+from test_fleet import cli, digest, fleet_folder, write_bad_files  # noqa: E402
 
 
 def tree(folder: Path) -> dict[str, tuple[str, int]]:
     """Every file under `folder` (recursively): content hash and mtime."""
     return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def tables_of(index: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
