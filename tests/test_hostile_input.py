@@ -40,6 +40,17 @@ def test_result_file_corpus(case, tmp_path):
     assert digest([path, VALID_RESULT]) == before
 
 
+@pytest.mark.parametrize("case", _ids("result"))
+def test_result_file_corpus_through_the_index(case, tmp_path):
+    """`index --strict` (worker side: store.read_bytes + parse_bytes, then Arrow rows) gives each
+    corpus file the exit the other commands give it, in one line naming the file."""
+    path = HOSTILE / case["file"]
+    before = digest([path, VALID_RESULT])
+    outcome = invoke(["index", "--strict", str(path), "--index", str(tmp_path / "idx")])
+    check_outcome(outcome, {case["exit"]}, [str(path)])
+    assert digest([path, VALID_RESULT]) == before
+
+
 @pytest.mark.parametrize("case", _ids("spec") + _ids("rules") + _ids("catalog"))
 def test_toml_corpus(case, tmp_path):
     source = HOSTILE / case["file"]
