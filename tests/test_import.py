@@ -459,6 +459,23 @@ def test_nvbandwidth_json_of_odd_shapes_is_one_line_or_read():
     assert [m.rate for m in got.measurements if m.benchmark == "nvbandwidth"] == [1e9, 2e9, 3e9, 4e9]
 
 
+def test_what_the_loader_refuses_is_never_written(tmp_path):
+    """A device list trimmed to some devices gets unknown devices for the rest; a figure a result
+    file cannot hold (0 TFLOPS as ok, a size past 64 bits) is one line naming the line, before any
+    file is written."""
+    nv = fixture("nvbandwidth/h800_8gpu_v0.2_nvlink.txt").read_text().replace("Device 2: NVIDIA H800\n", "", 1)
+    got = import_text(Source.of("trimmed.txt", nv.encode())).result
+    assert [d.name for d in got.devices].count("NVIDIA H800") == 7 and got.devices[-1].index == 2
+    assert got.devices[-1].name.startswith("unknown GPU")
+    assert len(store.load(store.save(got, tmp_path)).measurements) == 392
+    mamf = fixture("mamf-finder/gfx1151_v2_interrupted.txt").read_text().replace("median: 22.3", "median: 0.0", 1)
+    with pytest.raises(ImportFailed, match=r"z.txt: line 20: a figure a result file cannot hold: .* rate 0.0 is not positive"):
+        import_text(Source.of("z.txt", mamf.encode()))
+    nccl = fixture("nccl-tests/h100_2x8_all_reduce.txt").read_text().replace("        4096 ", "9" * 30 + " ", 1)
+    with pytest.raises(ImportFailed, match=r"b.txt: line 41: .*params.bytes must be an integer that fits 64 bits"):
+        import_text(Source.of("b.txt", nccl.encode()))
+
+
 def test_bad_options_exit_2(tmp_path, capsys):
     for args in (["--format", "iperf"], ["--host", "a b"], ["--host", ""]):
         with pytest.raises(SystemExit) as exit_info:

@@ -15,6 +15,7 @@ from typing import Any
 
 from results.importers import FORMATS, importer
 from results.importers.source import ImportFailed, Imported, Source
+from results.schema import SchemaError, from_dict, to_dict
 from results.untrusted_file import UnreadableFile, read_untrusted
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024  # the largest log seen here is 75 KB; far larger is not a tool's output
@@ -81,7 +82,14 @@ def import_text(source: Source, format_name: str = "auto", collective: str | Non
     name = format_name if format_name != "auto" else detect_format(source)
     if collective is not None and name != "nccl-tests":
         raise ImportFailed(source.name, None, f"--collective is for nccl-tests logs; this is {name} output")
-    return importer(name).parse(source, collective)
+    got = importer(name).parse(source, collective)
+    try:  # the loader's own checks, before anything is written: never a file `load` refuses
+        from_dict(to_dict(got.result))
+    except SchemaError as exc:
+        record = re.match(r"measurements\[(\d+)\]", str(exc))
+        line = got.result.measurements[int(record.group(1))].extra["imported"]["line"] if record else None
+        raise ImportFailed(source.name, line, f"a figure a result file cannot hold: {exc}") from None
+    return got
 
 
 def detect_format(source: Source) -> str:

@@ -148,9 +148,9 @@ def parse(source: Source, collective: str | None = None) -> Imported:
         incomplete_reason=(f"{stopped[0].name} printed no result ({stopped[0].message})" if stopped else None),
         skipped=skipped, driver=header.driver, cuda=header.runtime,
     )
-    devices = tuple(header.devices if host is None else [_with_host(d, host) for d in header.devices])
-    if not devices:
-        devices = unknown_devices([m.device_index for m in records if m.device_index is not None], source, TOOL)
+    listed = tuple(header.devices if host is None else [_with_host(d, host) for d in header.devices])
+    unlisted = {m.device_index for m in records if m.device_index is not None} - {d.index for d in listed}
+    devices = listed + unknown_devices(unlisted, source, TOOL)  # measured but not in the (trimmed) device list
     return Imported(RunResult(run=run, devices=devices, measurements=tuple(records)), tuple(skipped))
 
 
