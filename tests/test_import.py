@@ -363,6 +363,10 @@ BAD = {
     "nvbandwidth cut in a matrix": (truncated("nvbandwidth/h800_8gpu_v0.2_nvlink.txt", 0.5), r"line \d+: truncated"),
     "nvbandwidth json cut": (truncated("nvbandwidth/1gpu_v0.5_verbose.json", 0.5), r"line \d+: not valid JSON"),
     "mamf header only": (truncated("mamf-finder/gfx1151_v2_interrupted.txt", 0.45), r"line \d+: truncated"),
+    "nccl header without busbw": (fixture("nccl-tests/h100_2x8_all_reduce.txt").read_bytes().replace(b"busbw", b"xxxxx"),
+                                  r"line 30: a table header without out-of-place and in-place"),
+    "nccl header, algbw in one block only": (fixture("nccl-tests/h100_2x8_all_reduce.txt").read_bytes().replace(
+        b"time   algbw", b"time   xxxxx", 1), r"line 30: a table header without out-of-place and in-place"),
     "mixed": (fixture("nccl-tests/h100_2x8_all_reduce.txt").read_bytes()
               + fixture("nvbandwidth/h800_8gpu_v0.2_nvlink.txt").read_bytes(), r"line 65: mixed file"),
 }

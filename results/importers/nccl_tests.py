@@ -178,7 +178,8 @@ def _is_header(line: str) -> bool:
 def _header(line: str, number: int, source: Source) -> _Table:
     columns = line.lstrip("#").split()
     blocks = [i for i, c in enumerate(columns) if c == "time"]
-    if len(blocks) != 2 or any(("algbw" not in columns[b:]) for b in blocks):
+    ends = blocks[1:] + [len(columns)]
+    if len(blocks) != 2 or any({"algbw", "busbw"} - set(columns[b:e]) for b, e in zip(blocks, ends)):
         cut = number == source.last_text_line()
         raise ImportFailed(source.name, number, "truncated: the file ends inside the table header" if cut else
                            "a table header without out-of-place and in-place time/algbw/busbw columns")
