@@ -356,6 +356,7 @@ BAD = {
     "empty": (b"", r"empty file"),
     "blank": (b"\n  \n", r"empty file"),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00", r"not UTF-8 text|NUL"),
+    "byte-order mark, then a bad byte": (b"\xef\xbb\xbfab\xff", r"not UTF-8 text \(byte 0xff at offset 5\)"),
     "foreign": (b"# README\nSome prose.\n", r"line 1: not nccl-tests, nvbandwidth or mamf-finder output"),
     "nccl cut mid-row": (truncated("nccl-tests/h100_2x8_all_reduce.txt", 0.5), r"line \d+: truncated"),
     "nccl header only": (fixture("nccl-tests/h100_2x8_all_reduce.txt").read_bytes().split(b"(elements)")[0]
@@ -478,6 +479,12 @@ def test_what_the_loader_refuses_is_never_written(tmp_path):
     nccl = fixture("nccl-tests/h100_2x8_all_reduce.txt").read_text().replace("        4096 ", "9" * 30 + " ", 1)
     with pytest.raises(ImportFailed, match=r"b.txt: line 41: .*params.bytes must be an integer that fits 64 bits"):
         import_text(Source.of("b.txt", nccl.encode()))
+
+
+def test_a_leading_byte_order_mark_is_dropped():
+    raw = fixture("mamf-finder/gfx1151_v2_interrupted.txt").read_bytes()
+    with_bom = import_text(Source.of("bom.txt", b"\xef\xbb\xbf" + raw)).result
+    assert [m.key for m in with_bom.measurements] == [m.key for m in imported("mamf-finder/gfx1151_v2_interrupted.txt").result.measurements]
 
 
 def test_bad_options_exit_2(tmp_path, capsys):

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 from results.errors import TppbenchError
 from results.schema import DeviceInfo, RunInfo, RunResult, Stats
 from results.stats import summarize
+from results.untrusted_file import UnreadableFile, utf8_text
 
 # A number as the tools print it: non-negative, decimal, at most a two-digit exponent; nothing float()
 # refuses ("70..742", "1.2.3") and, with digit runs bounded by Source.of, nothing it makes infinite.
@@ -43,10 +44,10 @@ class Source:
     @classmethod
     def of(cls, name: str, raw: bytes, host: str | None = None) -> "Source":
         """Decode UTF-8 text (a leading byte-order mark is dropped); ImportFailed when not text."""
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ImportFailed(name, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+        try:  # the whole input, so the offset is the file's (utf-8-sig counted it from after the BOM)
+            text = utf8_text(raw).removeprefix("\ufeff")
+        except UnreadableFile as exc:
+            raise ImportFailed(name, None, exc.problem) from None
         if "\0" in text:
             raise ImportFailed(name, None, "contains NUL bytes: a binary file, not a tool's text output")
         if long := _LONG_DIGITS.search(text):
