@@ -19,7 +19,14 @@ from typing import Any, Mapping
 
 from results.terminal import short_repr
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 2 added RunInfo.source and .imported_from (`tppbench import`) and
+# Measurement.concurrent_devices (GPUs measured at once). A version-1 file is read as it is (the new
+# fields take their defaults); one that carries a version-2 field is refused, so a reader never
+# guesses which contract a file follows. Readers older than version 2 refuse version-2 files by
+# their version number, in one line, rather than by an "unknown field".
+READABLE_VERSIONS = (1, 2)
+_FIELDS_NEW_IN_2 = {"run": ("source", "imported_from"), "measurement": ("concurrent_devices",)}
 
 # Limits for untrusted files (checked by from_dict). A rate is at most ~1e16/s today, so 1e30
 # leaves room while keeping sums, ratios, TPP and plot limits finite (1e308 overflowed them).
@@ -213,12 +220,15 @@ def from_dict(data: Any) -> RunResult:
         if name not in data:
             raise SchemaError(f"missing top-level field '{name}'")
     version = data["schema_version"]
-    if type(version) is not int or version != SCHEMA_VERSION:  # not true, not 1.0
-        raise SchemaError(f"schema_version must be the integer {SCHEMA_VERSION}, got {short_repr(version)}")
+    if type(version) is not int or version not in READABLE_VERSIONS:  # not true, not 1.0
+        raise SchemaError(f"schema_version must be one of the integers {list(READABLE_VERSIONS)}, "
+                          f"got {short_repr(version)}")
     if type(data["devices"]) is not list:
         raise SchemaError("'devices' must be a list")
     if type(data["measurements"]) is not list:
         raise SchemaError("'measurements' must be a list")
+    if version == 1:
+        _refuse_newer_fields(data)
     run = _build(RunInfo, data["run"], "run")
     _check_run(run)
     devices = tuple(_build(DeviceInfo, d, f"devices[{i}]") for i, d in enumerate(data["devices"]))
@@ -228,7 +238,20 @@ def from_dict(data: Any) -> RunResult:
     )
     for i, m in enumerate(measurements):
         _check_measurement(m, f"measurements[{i}]", indices)
-    return RunResult(run=run, devices=devices, measurements=measurements, schema_version=version)
+    # a version-1 file is upgraded on reading: its records are version-2 records with the defaults
+    return RunResult(run=run, devices=devices, measurements=measurements, schema_version=SCHEMA_VERSION)
+
+
+def _refuse_newer_fields(data: dict) -> None:
+    """A version-1 file may not use what version 2 added (only reached for version-1 files)."""
+    records = [("run", data["run"], _FIELDS_NEW_IN_2["run"])] + [
+        (f"measurements[{i}]", m, _FIELDS_NEW_IN_2["measurement"]) for i, m in enumerate(data["measurements"])
+    ]
+    for where, raw, names in records:
+        if type(raw) is dict:
+            for name in names:
+                if name in raw:
+                    raise SchemaError(f"{where}.{name} is new in schema_version 2, but the file says 1")
 
 
 def _check_run(run: RunInfo) -> None:

@@ -17,11 +17,11 @@ from typing import Iterable, Iterator
 
 from results.atomic import publish_new
 from results.errors import ResultFileError
-from results.schema import MAX_NESTING, SCHEMA_VERSION, RunResult, SchemaError, from_dict, to_dict
+from results.schema import MAX_NESTING, READABLE_VERSIONS, SCHEMA_VERSION, RunResult, SchemaError, from_dict, to_dict
 from results.terminal import short_repr
 from results.untrusted_file import UnreadableFile, read_untrusted, utf8_text
 
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = READABLE_VERSIONS
 # Result files seen here: 24 KB (CPU quick run), 36 KB (one-GPU quick fixture); this leaves room
 # for raw samples of long runs on many GPUs while refusing a file of hundreds of MB unread.
 MAX_RESULT_FILE_BYTES = 64 * 1024 * 1024

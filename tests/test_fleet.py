@@ -20,6 +20,7 @@ from bench.cli import main  # noqa: E402
 from results import store  # noqa: E402
 from results.fleet import OutlierRule, analyze  # noqa: E402
 from results.frame import COLUMNS, frame_of, load_frame  # noqa: E402
+from results.schema import SCHEMA_VERSION  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 
@@ -165,7 +166,7 @@ def write_bad_files(folder: Path, good: Path) -> dict[str, str]:
     text = good.read_text()
     bad = {
         "truncated.json": text[: len(text) // 3],
-        "version.json": text.replace('"schema_version": 1', '"schema_version": 7', 1),
+        "version.json": text.replace(f'"schema_version": {SCHEMA_VERSION}', '"schema_version": 7', 1),
         "wrongtype.json": text.replace('"mode": "quick"', '"mode": 5', 1),
         "empty.json": "",
         "notjson.json": "this is not json\n",

@@ -227,3 +227,33 @@ def test_a_20_digit_integer_is_refused_on_both_paths(monkeypatch):
     assert isinstance(fast, str) and "64 bits" in fast
     monkeypatch.setattr(store, "_FAST_JSON", None)
     assert _outcome(bad) == fast
+
+
+# --------------------------------------------------------------- schema versions 1 and 2
+
+_V1_FIXTURE = Path(__file__).parent / "data" / "results" / "compare" / "golden-a100.json"  # written as version 1
+
+
+def test_a_version_1_file_is_read_and_upgraded_and_new_files_are_version_2(tmp_path):
+    assert json.loads(_V1_FIXTURE.read_text())["schema_version"] == 1
+    result = load(_V1_FIXTURE)
+    assert result.schema_version == SCHEMA_VERSION == 2
+    assert result.run.source is None and all(m.concurrent_devices is None for m in result.measurements)
+    again = load(save(result, tmp_path))  # re-written as version 2, read back unchanged
+    assert again == result
+    assert json.loads(next(tmp_path.glob("*.json")).read_text())["schema_version"] == 2
+
+
+@pytest.mark.parametrize("where, name, value", [
+    ("run", "source", "imported"), ("run", "imported_from", {}), ("measurement", "concurrent_devices", 2),
+])
+def test_a_version_1_file_with_a_version_2_field_is_refused(where, name, value, tmp_path):
+    data = json.loads(_V1_FIXTURE.read_text())
+    (data["run"] if where == "run" else data["measurements"][0])[name] = value
+    bad = tmp_path / "v1-with-v2-field.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ResultFileError, match=f"{name} is new in schema_version 2, but the file says 1"):
+        load(bad)
+    data["schema_version"] = 2  # the same content as version 2 is fine
+    bad.write_text(json.dumps(data))
+    assert load(bad).schema_version == 2
