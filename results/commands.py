@@ -148,7 +148,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     source = source_of(args, args.paths, strict=args.strict, on_problem=print_skipped)
     try:
         threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD[args.outliers]
-        tables = source.fleet(OutlierRule(args.outliers, threshold))
+        tables = source.fleet(OutlierRule(args.outliers, threshold), shown=args.top)
         if tables.files_read == 0:
             raise TppbenchError(f"no readable result files in {source.describe()}")
         for target in (args.csv, args.parquet):

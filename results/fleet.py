@@ -71,6 +71,11 @@ class FleetAnalysis:
         return int(self.rows["host"].nunique())
 
     @property
+    def slowest_rows(self) -> int:
+        """Rows of the whole slowest-GPU table (`slowest` may hold only the first of them)."""
+        return len(self.slowest)
+
+    @property
     def gpu_outliers(self) -> "pd.DataFrame":
         """One row per outlier GPU: cases flagged, and its worst case."""
         return _per_unit(self.gpus, ["host", "gpu", "device_index", "device_name"])

@@ -85,18 +85,24 @@ class LoadedFrame:
 def rows(result: RunResult, source: str) -> list[tuple]:
     """The frame rows (tuples in COLUMNS order) of one run."""
     run = result.run
+    run_cells = (_i(run.started_utc), _i(run.mode), _i(run.backend), _i(run.driver), _i(run.cuda), _i(run.torch))
+    label = _i(run.label)
+    heads: dict[tuple, tuple] = {}  # (host, device, index) -> the row's leading cells, made once per GPU
     out = []
     for m in result.measurements:
         host = measurement_host(result, m)
         dev = device_of(result, m)
         index = m.device_index if m.device_index is not None else (dev.index if dev else None)
+        head = heads.get((host, id(dev), index))
+        if head is None:
+            head = heads[(host, id(dev), index)] = (
+                source, label, _i(host), *run_cells, _i(gpu_id(host, dev, index)), index,
+                _i(dev.name) if dev else None, _i(dev.uuid) if dev else None, _i(dev.pci_device_id) if dev else None,
+                dev.power_limit_w if dev and dev.power_limit_w is not None else _NAN,
+            )
         stats = m.stats
         sm = m.telemetry.sm_clock_mhz if m.telemetry is not None else None
-        out.append((
-            source, _i(run.label), _i(host), _i(run.started_utc), _i(run.mode), _i(run.backend),
-            _i(run.driver), _i(run.cuda), _i(run.torch), _i(gpu_id(host, dev, index)), index, _i(dev.name) if dev else None, _i(dev.uuid) if dev else None,
-            _i(dev.pci_device_id) if dev else None,
-            dev.power_limit_w if dev and dev.power_limit_w is not None else _NAN,
+        out.append(head + (
             _i(m.key), _i(m.benchmark), _i(m.variant), _i(m.precision), _i(m.status), _i(m.reason),
             m.rate if m.status == "ok" and m.rate is not None else _NAN, _i(f"{m.unit}/s"),
             m.busbw if m.busbw is not None else _NAN, len(m.times_s),

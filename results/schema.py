@@ -466,12 +466,17 @@ def _check_free(value: Any, where: str, depth: int) -> None:
     if depth > MAX_NESTING:
         raise SchemaError(f"{where} is nested more than {MAX_NESTING} levels deep")
     if kind_of_value is dict:
-        for key, item in value.items():
-            if type(item) not in _LEAF_TYPES:
-                _check_free(item, f"{where}.{key}", depth + 1)
+        items = value.items()
     elif kind_of_value is list:
-        for i, item in enumerate(value):
-            if type(item) not in _LEAF_TYPES:
-                _check_free(item, f"{where}[{i}]", depth + 1)
+        items = enumerate(value)
     else:
         raise SchemaError(f"{where} holds a {kind_of_value.__name__}, which JSON cannot")
+    for key, item in items:  # leaves and in-range numbers inline (most params are flat): no call
+        kind_of_item = type(item)
+        if kind_of_item in _LEAF_TYPES:
+            continue
+        if kind_of_item is int and -MAX_INT - 1 <= item <= MAX_INT:
+            continue
+        if kind_of_item is float and -MAX_MAGNITUDE <= item <= MAX_MAGNITUDE:
+            continue
+        _check_free(item, f"{where}.{key}" if kind_of_value is dict else f"{where}[{key}]", depth + 1)

@@ -69,9 +69,9 @@ class FileSource:
     def result_paths(self) -> list[str]:
         from results import store
 
-        return [str(p) for p in store.discover(self.paths)]
+        return list(store.discover_names(self.paths))
 
-    def fleet(self, rule: "OutlierRule") -> FleetTables:
+    def fleet(self, rule: "OutlierRule", shown: int | None = None) -> FleetTables:
         from results.fleet import analyze
         from results.frame import load_frame
 
@@ -113,13 +113,14 @@ class IndexSource:
     def result_paths(self) -> list[str]:
         return self.reader.result_paths()
 
-    def fleet(self, rule: "OutlierRule") -> FleetTables:
+    def fleet(self, rule: "OutlierRule", shown: int | None = None) -> FleetTables:
+        """`shown`: rows of the slowest-GPU table the caller will show (the rest is only counted)."""
         if self.strict:
             bad = self.reader.first_skipped()
             if bad:
                 raise ResultFileError(bad[0], bad[1] or "recorded as bad in the index")
         self._rule = rule
-        analysis = self.reader.fleet(rule)
+        analysis = self.reader.fleet(rule, shown)
         return FleetTables(analysis, analysis.files_read, analysis.skipped)
 
     def check_output(self, target: str) -> None:

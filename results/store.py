@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from results import compiled_schema
 from results.atomic import publish_new
 from results.errors import ResultFileError
 from results.schema import MAX_NESTING, READABLE_VERSIONS, SCHEMA_VERSION, RunResult, SchemaError, from_dict, to_dict
@@ -69,13 +70,23 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
         raise ResultFileError(path, exc.problem) from None
 
 
-def parse_bytes(raw: bytes, path: str | os.PathLike[str]) -> RunResult:
+def parse_bytes(raw: bytes, path: str | os.PathLike[str], *, records: bool = True) -> RunResult:
     """Decode and validate the bytes of one result file; `path` only names it in errors.
+
+    records=False (the fleet index): where the compiled decoder accepts the file, its validated
+    document (attribute access like a RunResult, not frozen dataclasses) rather than a RunResult.
 
     The one parsing boundary: `load` and the fleet index's worker processes both go through it.
     Every limit for untrusted input is enforced here or in `results.schema.from_dict`: size
     (read_bytes), encoding (UTF-8 only: no byte-order mark, no NUL byte, no lone surrogate),
-    nesting depth, number length and range, and the facts `from_dict` checks."""
+    nesting depth, number length and range, and the facts `from_dict` checks.
+
+    The compiled decoder (`results.compiled_schema`) goes first: what it accepts, every check
+    here accepts (a BOM, a NUL byte or a byte that is not UTF-8 is not JSON to it either); what it
+    does not accept, these checks decide, with their messages."""
+    result = compiled_schema.decode(raw, records=records)  # None: it cannot tell; the checks below decide
+    if result is not None:
+        return result
     if raw.startswith(codecs.BOM_UTF8):
         raise ResultFileError(path, "starts with a byte-order mark (BOM): not a tppbench result file "
                                     "(they are plain UTF-8 JSON without one)")
@@ -127,7 +138,7 @@ def _decode_json(raw: bytes, text: str) -> object:
     it gives exactly what the standard library would; anything it refuses, and any integer literal
     of 20+ digits (orjson turns those into floats), goes through `json.loads`, whose errors and
     values the checks after it are written for."""
-    if _FAST_JSON is not None and _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZERO):
+    if _FAST_JSON is not None and not compiled_schema.long_digit_run(raw):
         try:
             return _FAST_JSON.loads(raw)
         except _FAST_JSON.JSONDecodeError:
@@ -147,8 +158,6 @@ def _fast_json_module():
 
 
 _FAST_JSON = _fast_json_module()
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_DIGIT_RUN = b"0" * 20  # in the translated bytes: any run of 20 digits
 
 
 # `\uD800`-`\uDFFF` escapes: a pair is an astral character, a lone one is not text.
@@ -180,21 +189,56 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Expand folders (recursively, *.json) and globs into result-file paths, sorted per argument.
 
     A path that matches nothing raises ResultFileError so a typo is never silently ignored."""
+    return map(Path, discover_names(paths))
+
+
+def discover_names(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
+    """`discover` as strings (the fleet index walks 100,000s of files: no Path per file)."""
     for raw in paths:
         text = str(raw)
-        p = Path(text)
-        if os.path.isdir(p):  # False, not an OSError, for a name too long to exist
-            yield from sorted(q for q in p.rglob("*.json") if not q.name.startswith("."))
-        elif os.path.lexists(p):  # also a broken or looping link: the loader names the problem
-            yield p
+        if os.path.isdir(text):  # False, not an OSError, for a name too long to exist
+            yield from _json_files_under(text)
+        elif os.path.lexists(text):  # also a broken or looping link: the loader names the problem
+            yield text
         elif any(ch in text for ch in "*?["):
-            matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
+            matches = sorted(glob.glob(text, recursive=True), key=_path_parts)
             if not matches:
                 raise ResultFileError(text, "pattern matches no file")
             for m in matches:
                 if os.path.isdir(m):
-                    yield from sorted(q for q in m.rglob("*.json") if not q.name.startswith("."))
+                    yield from _json_files_under(m)
                 else:
                     yield m
         else:
             raise ResultFileError(text, "no such file or folder")
+
+
+def _json_files_under(folder: str) -> list[str]:
+    """What `Path(folder).rglob("*.json")` finds, less names starting with "." (temporary files),
+    in Path order: symbolic links to folders are not followed, unreadable folders are passed over.
+    One `os.scandir` per folder (rglob scans each folder twice and builds a Path per entry)."""
+    found: list[str] = []
+    folders = [folder]
+    while folders:
+        current = folders.pop()
+        try:
+            with os.scandir(current) as scan:
+                entries = list(scan)
+        except PermissionError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".json") and not name.startswith("."):
+                found.append(entry.path)
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    folders.append(entry.path)
+            except OSError:
+                continue
+    found.sort(key=_path_parts)
+    return found
+
+
+def _path_parts(name: str) -> list[str]:
+    """Sort key giving Path order (by components: "a/x.json" before "a-b/x.json")."""
+    return name.split(os.sep)

@@ -132,6 +132,22 @@ def test_a_bad_file_is_skipped_once_recorded_and_read_again_when_it_changes(tmp_
     assert tables_of(index)[1].set_index("path").loc[str(bad), "status"] == "indexed"
 
 
+def test_a_broken_link_is_skipped_like_fleet_skips_it_and_indexed_once_repaired(tmp_path):
+    folder = fleet_folder(tmp_path, hosts=2, gpus=1)
+    link = folder / "gone.json"
+    link.symlink_to(tmp_path / "nowhere.json")
+    seen: list = []
+    first = build.update(tmp_path / "idx", [folder], on_problem=seen.append)  # it used to stop the index
+    assert [(p.path, p.problem) for p in seen] == [(str(link), "no such file")]
+    assert load_frame([folder]).problems == tuple(seen)  # the same file, the same words, without an index
+    assert (first.files, first.skipped) == (3, 1)
+    seen.clear()
+    assert not build.update(tmp_path / "idx", [folder], on_problem=seen.append).committed and seen == []
+    (tmp_path / "nowhere.json").write_text(next(folder.glob("2026*.json")).read_text())
+    repaired = build.update(tmp_path / "idx", [folder], on_problem=seen.append)
+    assert seen == [] and (repaired.changed, repaired.skipped) == (1, 0)
+
+
 def test_strict_makes_a_bad_file_fatal_and_commits_nothing(capsys, tmp_path):
     folder = fleet_folder(tmp_path, hosts=2, gpus=1)
     index = tmp_path / "idx"

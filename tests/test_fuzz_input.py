@@ -66,9 +66,6 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
-PATHS = [p for p in _paths(BASE) if p]
-LEAF_PATHS = [p for p in PATHS if not isinstance(_get(BASE, p), (dict, list)) or (
-    isinstance(_get(BASE, p), list) and all(isinstance(v, str) for v in _get(BASE, p)))]
 
 json_leaf = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
@@ -113,14 +110,23 @@ def _delete(data: Any, path: tuple) -> None:
     del data[path[-1]]
 
 
+def _leaf_paths(paths: list[tuple], base: Any) -> list[tuple]:
+    return [p for p in paths if not isinstance(_get(base, p), (dict, list)) or (
+        isinstance(_get(base, p), list) and all(isinstance(v, str) for v in _get(base, p)))]
+
+
 @st.composite
-def mutated_result(draw) -> bytes:
-    data = json.loads(json.dumps(BASE))
+def mutated_result(draw, base: Any = None) -> bytes:
+    """A mutation of the valid result file (or of `base`, a result-file dict)."""
+    base = BASE if base is None else base
+    paths = [p for p in _paths(base) if p]
+    leaf_paths = _leaf_paths(paths, base)
+    data = json.loads(json.dumps(base))
     for _ in range(draw(st.integers(1, 2))):
         # half the mutations keep the JSON type of a leaf (they pass validation and reach the
         # commands' logic); the others break types, numbers, structure or fields
         action = draw(st.sampled_from(["like"] * 5 + ["set", "literal", "delete", "unknown"]))
-        path = draw(st.sampled_from(LEAF_PATHS if action == "like" else PATHS))
+        path = draw(st.sampled_from(leaf_paths if action == "like" else paths))
         try:
             if action == "like":
                 _set(data, path, draw(like(_get(data, path))))

@@ -13,7 +13,7 @@ import pytest
 
 from results.errors import ResultFileError
 from results.schema import SCHEMA_VERSION, from_dict, to_dict
-from results import store
+from results import compiled_schema, store
 from results.store import discover, load, save
 from helpers_results import measurement, run_result
 
@@ -146,6 +146,24 @@ def test_discover_expands_folders_and_globs(tmp_path):
         list(discover([tmp_path / "missing.json"]))
 
 
+def test_discover_walks_a_folder_as_pathlib_rglob_does(tmp_path):
+    # discover scans each folder once with os.scandir (the fleet index walks 100,000s of files);
+    # it must find what `sorted(Path.rglob("*.json"))` less hidden names finds, in that order
+    for name in ("a/x.json", "a-b/x.json", "a/b/c/deep.json", "a/.hidden.json", "a/.tmp/in-hidden-folder.json",
+                 "A.json", "z.JSON", "notes.txt", "b/y.json.part"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "folder.json").mkdir()  # a folder named like a result file: found, the loader says what it is
+    (tmp_path / "linked").symlink_to(tmp_path / "a", target_is_directory=True)  # not followed
+    (tmp_path / "broken.json").symlink_to(tmp_path / "nowhere.json")  # found: the loader names the problem
+    expected = sorted(q for q in tmp_path.rglob("*.json") if not q.name.startswith("."))
+    found = list(discover([tmp_path]))
+    assert found == expected
+    assert [str(p.relative_to(tmp_path)) for p in found] == [  # by components: "a/..." before "a-b/..."
+        "A.json", "a/.tmp/in-hidden-folder.json", "a/b/c/deep.json", "a/x.json", "a-b/x.json", "broken.json",
+        "folder.json"]
+
+
 def test_summary_prints_reasons_with_brackets_verbatim():
     from rich.console import Console
 
@@ -200,6 +218,7 @@ def _outcome(raw: bytes) -> object:
 @pytest.mark.skipif(store._FAST_JSON is None, reason="orjson >= 3.13 not installed: only json.loads is in use")
 @pytest.mark.parametrize("path", _DECODER_CASES, ids=lambda p: p.name)
 def test_orjson_path_accepts_and_refuses_exactly_as_json_loads(path, monkeypatch):
+    monkeypatch.setattr(compiled_schema, "decode", lambda raw, records=True: None)  # its own tests: test_compiled_schema.py
     raw = path.read_bytes()
     fast = _outcome(raw)
     monkeypatch.setattr(store, "_FAST_JSON", None)
@@ -212,6 +231,7 @@ def test_a_valid_file_is_decoded_by_orjson_without_json_loads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("json.loads called for a file orjson decodes")
 
+    monkeypatch.setattr(compiled_schema, "decode", lambda raw, records=True: None)
     monkeypatch.setattr(store.json, "loads", refuse)
     result = store.parse_bytes(_DECODER_CASES[-1].read_bytes(), "golden-a100.json")
     assert result.measurements

@@ -56,7 +56,7 @@ def parse_chunk(tasks: list[FileTask]) -> ChunkResult:
             outcomes.append(FileOutcome(task.path, task.size_bytes, task.mtime_ns, digest, "same", None, None, ()))
             continue
         try:
-            result = store.parse_bytes(raw, task.path)
+            result = store.parse_bytes(raw, task.path, records=False)  # rows only read attributes
         except ResultFileError as exc:
             outcomes.append(FileOutcome(task.path, task.size_bytes, task.mtime_ns, digest, "skipped",
                                         exc.problem, None, ()))

@@ -83,7 +83,8 @@ class IndexFleetAnalysis:
     summary: "pd.DataFrame"
     gpu_outliers: "pd.DataFrame"
     host_outliers: "pd.DataFrame"
-    slowest: "pd.DataFrame"
+    slowest: "pd.DataFrame"  # the first `shown` rows when the caller asked for only those
+    slowest_rows: int  # rows of the whole slowest-GPU table (one per host)
     measurement_count: int
     gpu_count: int
     host_count: int
@@ -170,13 +171,17 @@ class IndexReader:
         with _index_errors(self.folder):
             return self.con.execute("SELECT count(*) FROM f_all WHERE path = ?", [path]).fetchone()[0] > 0
 
-    def fleet(self, rule: fleet.OutlierRule) -> IndexFleetAnalysis:
+    def fleet(self, rule: fleet.OutlierRule, shown: int | None = None) -> IndexFleetAnalysis:
+        """The fleet tables; with `shown`, the slowest-GPU table (a row per host: 100,000s of them)
+        only to its first `shown` rows, and its length counted."""
         self._fleet_tables(rule)
         counts = self.con.execute("SELECT count(*), count(DISTINCT gpu), count(DISTINCT host) FROM m").fetchone()
+        slowest = self.df(SLOWEST_SQL + ("" if shown is None else f"LIMIT {int(shown)}"))
+        slowest_rows = len(slowest) if shown is None else int(self.scalar(SLOWEST_ROWS_SQL))
         return IndexFleetAnalysis(
             rule, self.df(SUMMARY_SQL),
             self.df(_per_unit_sql("gf", ["host", "gpu", "device_index", "device_name"])),
-            self.df(_per_unit_sql("hf", ["host", "device_name"])), self.df(SLOWEST_SQL),
+            self.df(_per_unit_sql("hf", ["host", "device_name"])), slowest, slowest_rows,
             int(counts[0]), int(counts[1]), int(counts[2]),
             int(self.scalar("SELECT count(*) FROM f")), self.skipped(),
         )
@@ -345,6 +350,8 @@ FROM ranked JOIN groups ON groups.gid = ranked.worst_gid
 WHERE pick = 1
 ORDER BY relative_speed, host
 """
+
+SLOWEST_ROWS_SQL = "SELECT count(DISTINCT host) FROM gf JOIN groups USING (gid)"  # SLOWEST_SQL's rows
 
 EXPORT_SQL = f"""
 SELECT {", ".join("m." + c for c in COLUMNS)}, g.fleet_median, g.robust_z, g.pct_below_median,

@@ -97,6 +97,7 @@ def measurement_rows(result: RunResult, source: str) -> dict[str, list[tuple]]:
     when = run_time(result.run.started_utc)
     grouped: dict[str, list[tuple]] = {}
     name_at = COLUMNS.index("device_name")
+    folders: dict[str | None, str] = {}  # device name -> partition folder (one strftime and slug per model)
     for ordinal, (row, m) in enumerate(zip(rows(result, source), result.measurements)):
         stats, tel = m.stats, m.telemetry
         extra = (
@@ -108,7 +109,11 @@ def measurement_rows(result: RunResult, source: str) -> dict[str, list[tuple]]:
             _range(tel.power_w if tel else None, "mean"),
             _range(tel.temperature_c if tel else None, "max"),
         )
-        grouped.setdefault(partition(when, row[name_at]), []).append(row + extra)
+        name = row[name_at]
+        folder = folders.get(name)
+        if folder is None:
+            folder = folders[name] = partition(when, name)
+        grouped.setdefault(folder, []).append(row + extra)
     return grouped
 
 

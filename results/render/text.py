@@ -113,17 +113,21 @@ def fleet(analysis: Any, files_read: int, skipped: int, top: int = 20) -> str:
     out.append(_limited(analysis.slowest, top, lambda s: [
         s.host, s.device_index, s.gpu, s.device_name, s.gpus_on_host, f"{s.relative_speed:.3f}",
         s.worst_key, f"{s.worst_ratio:.3f}",
-    ], ["host", "index", "gpu", "device", "gpus", "relative speed", "worst case", "its ratio"]))
+    ], ["host", "index", "gpu", "device", "gpus", "relative speed", "worst case", "its ratio"],
+        total=analysis.slowest_rows))
     return "\n".join(out) + "\n"
 
 
-def _limited(frame: Any, top: int, cells: Any, headers: list[str]) -> str:
-    if len(frame) == 0:
+def _limited(frame: Any, top: int, cells: Any, headers: list[str], total: int | None = None) -> str:
+    """The first `top` rows of `frame`; `total`: the length of the whole table when `frame`
+    holds only its first rows."""
+    total = len(frame) if total is None else total
+    if total == 0:
         return "  none"
     shown = frame.head(top)
     text = table(headers, [cells(r) for r in shown.itertuples(index=False)])
-    if len(frame) > top:
-        text += f"\n... and {len(frame) - top} more (all rows: --csv, or --top)"
+    if total > top:
+        text += f"\n... and {total - top} more (all rows: --csv, or --top)"
     return text
 
 
