@@ -226,6 +226,11 @@ def test_fleet_command_prints_the_same_tables_and_csv_with_and_without_the_index
     assert indexed.splitlines()[1:] == [line.replace("raw.csv", "sql.csv") for line in plain.splitlines()]
     code, again, err = cli(capsys, "fleet", "--index", str(index))  # query only; bad files not re-read
     assert code == 0 and err == "" and "5 bad files skipped" in again
+    # --top 2: the index fetches only 2 rows of the slowest-GPU table (one per host) and counts the rest
+    code, plain_top, _ = cli(capsys, "fleet", str(folder), "--top", "2")
+    code_top, indexed_top, _ = cli(capsys, "fleet", "--index", str(index), "--top", "2")
+    assert code == code_top == 0 and indexed_top == plain_top
+    assert "... and 4 more (all rows: --csv, or --top)" in indexed_top.split("slowest GPU of each host")[1]
     raw = pd.read_csv(tmp_path / "raw.csv")
     sql = pd.read_csv(tmp_path / "sql.csv")
     raw["source"] = [os.path.abspath(s) for s in raw["source"]]
