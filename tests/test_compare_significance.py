@@ -6,8 +6,12 @@ import random
 import sys
 from pathlib import Path
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+import pytest
+
+pytest.importorskip("hypothesis")  # a GPU host may lack it (scripts/gpu-check.sh collects every module)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
 import synth  # noqa: E402

@@ -18,8 +18,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
+import pytest
+
+pytest.importorskip("hypothesis")  # a GPU host may lack it (scripts/gpu-check.sh collects every module)
+
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from tests.hostile_harness import (
     CATALOG_FILE, DEVICES_DIR, REPO, RULE_FILE, RULES_DIR, VALID_RESULT, check_outcome, data_commands, digest,
