@@ -4,6 +4,7 @@ damaged index folder is a one-line error that leaves it as it is."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -172,6 +173,8 @@ FLEETS = {
     "slow host": dict(hosts=6, gpus=4, slow={(1, g): 0.85 for g in range(4)}),
     "two models": dict(hosts=5, gpus=2, model={4: synth.A100}, slow={(0, 1): 0.9}),
     "small groups": dict(hosts=1, gpus=2, slow={(0, 1): 0.5}),
+    # a GPU measured on node 0, then in node 9's chassis: two runs, two hosts (its host: the first by name)
+    "a GPU moved to another host": dict(hosts=4, gpus=2, slow={(0, 1): 0.8}, moved=True),
 }
 RULES = [OutlierRule(), OutlierRule("robust-z", 3.0), OutlierRule("pct-below", 4.0)]
 
@@ -182,10 +185,18 @@ def _canon(frame: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFra
 
 @pytest.mark.parametrize("name", list(FLEETS))
 def test_sql_over_the_index_gives_the_statistics_and_outliers_of_the_raw_files(tmp_path, name):
-    folder = fleet_folder(tmp_path, **FLEETS[name])
+    spec = dict(FLEETS[name])
+    folder = fleet_folder(tmp_path, **{k: v for k, v in spec.items() if k != "moved"})
+    if spec.get("moved"):
+        moved_uuid = store.load(next(folder.glob("*synthetic-node-0*"))).devices[1].uuid
+        run = synth.h100_run(500, "synthetic-node-9", gpus=2, gpu_scale={1: 0.8}, started_utc="2026-01-05T11:00:00Z")
+        devices = tuple(dataclasses.replace(d, uuid=moved_uuid) if d.index == 1 else d for d in run.devices)
+        store.save(dataclasses.replace(run, devices=devices), folder)
     index = tmp_path / "idx"
     build.update(index, [folder])
     frame = load_frame([folder]).frame
+    if spec.get("moved"):
+        assert frame[frame["gpu"] == moved_uuid]["host"].nunique() == 2
     frame["source"] = [os.path.abspath(s) for s in frame["source"]]
     with IndexReader(index) as reader:
         for rule in RULES:

@@ -180,8 +180,8 @@ class IndexReader:
         slowest_rows = len(slowest) if shown is None else int(self.scalar(SLOWEST_ROWS_SQL))
         return IndexFleetAnalysis(
             rule, self.df(SUMMARY_SQL),
-            self.df(_per_unit_sql("gf", ["host", "gpu", "device_index", "device_name"])),
-            self.df(_per_unit_sql("hf", ["host", "device_name"])), slowest, slowest_rows,
+            self.df(_per_unit_sql("gfn", ["host", "gpu", "device_index", "device_name"])),
+            self.df(_per_unit_sql("hfn", ["host", "device_name"])), slowest, slowest_rows,
             int(counts[0]), int(counts[1]), int(counts[2]),
             int(self.scalar("SELECT count(*) FROM f")), self.skipped(),
         )
@@ -238,9 +238,17 @@ WHERE status = 'ok' AND rate IS NOT NULL AND NOT isnan(rate) AND device_name IS 
 
 def FLEET_TABLES_SQL(rule: fleet.OutlierRule) -> list[str]:  # noqa: N802 - SQL text, like the constants
     return [
-        "DROP VIEW IF EXISTS ok; DROP TABLE IF EXISTS groups; DROP TABLE IF EXISTS gf; DROP TABLE IF EXISTS hf",
+        "DROP VIEW IF EXISTS ok; DROP VIEW IF EXISTS gfn; DROP VIEW IF EXISTS hfn; DROP TABLE IF EXISTS groups; "
+        "DROP TABLE IF EXISTS gf; DROP TABLE IF EXISTS hf; DROP TABLE IF EXISTS gpu_names; DROP TABLE IF EXISTS host_names",
         f"CREATE TEMP VIEW ok AS {OK_ROWS}",
         GROUPS_SQL,
+        # GPUs and hosts numbered in name order: the value tables hold 1.5 million rows for 100,000
+        # files, and with the names in them they took twice the memory (DuckDB spilled); min() and
+        # ORDER BY over the numbers are min() and ORDER BY over the names
+        "CREATE TEMP TABLE gpu_names AS SELECT gpu, row_number() OVER (ORDER BY gpu) AS gpu_id "
+        "FROM (SELECT DISTINCT gpu FROM ok)",
+        "CREATE TEMP TABLE host_names AS SELECT host, row_number() OVER (ORDER BY host) AS host_id "
+        "FROM (SELECT DISTINCT host FROM ok)",
         # each value table is materialized before it is flagged: as a CTE read twice, DuckDB
         # 2.0 took 60 s instead of 1 s for 1.5 million GPU values
         f"CREATE TEMP TABLE gv AS {GPUS_SQL}",
@@ -249,6 +257,11 @@ def FLEET_TABLES_SQL(rule: fleet.OutlierRule) -> list[str]:  # noqa: N802 - SQL 
         f"CREATE TEMP TABLE hv AS {HOSTS_SQL}",
         f"CREATE TEMP TABLE hf AS {_flag_sql('SELECT * FROM hv', rule)}",
         "DROP TABLE hv",
+        # the flagged tables with names, for the few rows that are shown or exported
+        "CREATE TEMP VIEW gfn AS SELECT gid, gpu, host, device_index, runs, value, fleet_median, mad, robust_z, "
+        "pct_below_median, outlier FROM gf JOIN gpu_names USING (gpu_id) JOIN host_names USING (host_id)",
+        "CREATE TEMP VIEW hfn AS SELECT gid, host, gpus, value, fleet_median, mad, robust_z, pct_below_median, "
+        "outlier FROM hf JOIN host_names USING (host_id)",
     ]
 
 
@@ -273,14 +286,15 @@ JOIN (SELECT gid, count(*) AS hosts FROM hf GROUP BY gid) USING (gid)
 ORDER BY first_row, key, device_name
 """
 
-# a GPU's value for a case: the median over its runs
+# a GPU's value for a case: the median over its runs (its host: the first by name)
 GPUS_SQL = """
-SELECT gid, gpu, min(host) AS host, min(device_index) AS device_index, count(*) AS runs, median(rate) AS value
-FROM ok GROUP BY gid, gpu
+SELECT gid, gpu_id, min(host_id) AS host_id, min(device_index) AS device_index, count(*) AS runs,
+       median(rate) AS value
+FROM ok JOIN gpu_names USING (gpu) JOIN host_names USING (host) GROUP BY gid, gpu_id
 """
 
 # a host's value for a case: the median over its GPUs
-HOSTS_SQL = "SELECT gid, host, count(*) AS gpus, median(value) AS value FROM gf GROUP BY gid, host"
+HOSTS_SQL = "SELECT gid, host_id, count(*) AS gpus, median(value) AS value FROM gf GROUP BY gid, host_id"
 
 
 def _flag_sql(values_sql: str, rule: fleet.OutlierRule) -> str:
@@ -336,26 +350,28 @@ ORDER BY pct_below_median DESC, host
 
 SLOWEST_SQL = f"""
 WITH per_gpu AS (
-  SELECT host, gpu, min(device_index) AS device_index, min(device_name) AS device_name,
+  SELECT host_id, gpu_id, min(device_index) AS device_index, min(device_name) AS device_name,
          median(value / fleet_median) AS relative_speed,
          arg_min(gid, value / fleet_median) AS worst_gid, min(value / fleet_median) AS worst_ratio
-  FROM gf JOIN groups USING (gid) GROUP BY host, gpu),
+  FROM gf JOIN groups USING (gid) GROUP BY host_id, gpu_id),
 ranked AS (
-  SELECT *, count(*) OVER (PARTITION BY host) AS gpus_on_host,
-         row_number() OVER (PARTITION BY host ORDER BY relative_speed, gpu) AS pick
+  SELECT *, count(*) OVER (PARTITION BY host_id) AS gpus_on_host,
+         row_number() OVER (PARTITION BY host_id ORDER BY relative_speed, gpu_id) AS pick
   FROM per_gpu)
 SELECT host, gpu, device_index, ranked.device_name, gpus_on_host, relative_speed,
        groups.key AS worst_key, worst_ratio
 FROM ranked JOIN groups ON groups.gid = ranked.worst_gid
+     JOIN host_names USING (host_id) JOIN gpu_names USING (gpu_id)
 WHERE pick = 1
-ORDER BY relative_speed, host
+ORDER BY relative_speed, host_id
 """
 
-SLOWEST_ROWS_SQL = "SELECT count(DISTINCT host) FROM gf JOIN groups USING (gid)"  # SLOWEST_SQL's rows
+SLOWEST_ROWS_SQL = "SELECT count(DISTINCT host_id) FROM gf JOIN groups USING (gid)"  # SLOWEST_SQL's rows
 
 EXPORT_SQL = f"""
 SELECT {", ".join("m." + c for c in COLUMNS)}, g.fleet_median, g.robust_z, g.pct_below_median,
        coalesce(g.outlier, FALSE) AS outlier, m.rate / g.fleet_median AS ratio_to_median
-FROM m LEFT JOIN gf AS g ON hash({", ".join("m." + c for c in fleet.GROUP)}) = g.gid AND m.gpu = g.gpu
+FROM m LEFT JOIN gpu_names AS n ON m.gpu = n.gpu
+     LEFT JOIN gf AS g ON hash({", ".join("m." + c for c in fleet.GROUP)}) = g.gid AND n.gpu_id = g.gpu_id
 ORDER BY m.source, m.row_in_file
 """
