@@ -160,18 +160,14 @@ def _free_fields(cls: type) -> tuple[tuple[str, int, bool], ...]:
 _TYPED_KINDS = ("float", "int", "index", "str", "bool", "strs", "times")  # checked by msgspec alone
 
 
-def _check_free_fields(values: Any, free: tuple[tuple[str, int, bool], ...]) -> None:
-    """`schema._check_free` over a record's free-form fields (values: a dict of them); its message
-    is not kept (a refusal here only sends the file the reference way)."""
-    for name, depth, _ in free:
-        value = values[name]
-        if value is None:
-            continue
-        if depth == 2:  # a list of objects, each checked as schema._check_value's "objects"
-            for item in value:
-                schema._check_free(item, "", 2)
-        else:
-            schema._check_free(value, "", 1)
+def _check_free_value(value: Any, depth: int) -> None:
+    """`schema._check_free` over one free-form field's value; its message is not kept (a refusal
+    here only sends the file the reference way)."""
+    if depth == 2:  # a list of objects, each checked as schema._check_value's "objects"
+        for item in value:
+            schema._check_free(item, "", 2)
+    else:
+        schema._check_free(value, "", 1)
 
 
 @functools.cache
@@ -195,7 +191,9 @@ def _converter(cls: type) -> Callable[[Any], Any]:
             if values[name] is not None:
                 values[name] = sub(values[name])
         if free:
-            _check_free_fields(values, free)
+            for name, depth, _ in free:
+                if values[name]:  # None, {} and [] hold nothing to check (most `extra` fields)
+                    _check_free_value(values[name], depth)
             for name in as_tuples:
                 if type(values[name]) is list:
                     values[name] = tuple(values[name])
@@ -218,8 +216,10 @@ def _checker(cls: type) -> Callable[[Any], None]:
             value = getattr(mirror, name)
             if value is not None:
                 sub(value)
-        if free:
-            _check_free_fields({name: getattr(mirror, name) for name, _, _ in free}, free)
+        for name, depth, _ in free:
+            value = getattr(mirror, name)
+            if value:
+                _check_free_value(value, depth)
 
     return check
 
