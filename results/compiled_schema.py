@@ -52,7 +52,7 @@ def decode(raw: bytes, *, records: bool = True) -> Any:
     decoders = _decoders()
     if not decoders or long_digit_run(raw):
         return None
-    if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw):
+    if surrogate_escape(raw):
         return None
     for decoder in decoders:  # the current version first: one decode for a file written today
         try:
@@ -65,15 +65,17 @@ def decode(raw: bytes, *, records: bool = True) -> Any:
     return None
 
 
-def available() -> bool:
-    return bool(_decoders())
-
-
 def long_digit_run(raw: bytes) -> bool:
     """Whether the JSON text has a run of 20 or more digits: an integer beyond 64 bits or a long
     mantissa, which only `json.loads` turns into the values the reference checks are written for
     (orjson makes floats of such integers)."""
     return _LONG_DIGIT_RUN in raw.translate(_DIGITS_AS_ZERO)
+
+
+def surrogate_escape(raw: bytes) -> bool:
+    """Whether the JSON text has a `\\uD800`-`\\uDFFF` escape: a surrogate, paired (an astral
+    character) or lone (not Unicode text, refused by the loader)."""
+    return b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None
 
 
 # --------------------------------------------------------------------------- the mirror types

@@ -69,7 +69,7 @@ class FileSource:
     def result_paths(self) -> list[str]:
         from results import store
 
-        return list(store.discover_names(self.paths))
+        return [str(p) for p in store.discover(self.paths)]  # Path-normalised, as load_frame names them
 
     def fleet(self, rule: "OutlierRule", shown: int | None = None) -> FleetTables:
         from results.fleet import analyze

@@ -127,7 +127,7 @@ def parse_bytes(raw: bytes, path: str | os.PathLike[str], *, records: bool = Tru
         result = from_dict(data)
     except SchemaError as exc:
         raise ResultFileError(path, f"invalid result file: {exc}") from None
-    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+    if compiled_schema.surrogate_escape(raw) and _has_lone_surrogate(data):
         raise ResultFileError(path, "invalid result file: a string holds a lone UTF-16 surrogate "
                                     "(an unpaired \\ud800-\\udfff escape), which is not Unicode text")
     return result
@@ -160,10 +160,6 @@ def _fast_json_module():
 _FAST_JSON = _fast_json_module()
 
 
-# `\uD800`-`\uDFFF` escapes: a pair is an astral character, a lone one is not text.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
 def _has_lone_surrogate(data: object) -> bool:
     """Only reached for files with surrogate escapes (astral characters, rare): a precise check."""
     try:
@@ -193,7 +189,8 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
 
 def discover_names(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
-    """`discover` as strings (the fleet index walks 100,000s of files: no Path per file)."""
+    """`discover` as strings, as os.path.join makes them (not normalised like a Path: "./a/x.json"
+    stays so); the fleet index walks 100,000s of files and takes abspaths, so no Path per file."""
     for raw in paths:
         text = str(raw)
         if os.path.isdir(text):  # False, not an OSError, for a name too long to exist

@@ -37,6 +37,7 @@ ROW_GROUP_ROWS = 131_072  # rows buffered per partition before they are written 
 MAX_BUFFERED_ROWS = 524_288  # across partitions; beyond it the largest buffer is written
 MAX_PARTS_PER_PARTITION = 8  # beyond it the smallest parts of a partition are merged (compaction)
 COMPRESSION = "zstd"
+UNREADABLE = (-1, -1)  # the fingerprint of a name that cannot be stat'ed (a broken link)
 
 
 @dataclass(frozen=True)
@@ -196,9 +197,6 @@ def _fingerprints(paths: list, index_folder: Path) -> dict[str, tuple[int, int]]
                 continue
             found[name] = (st.st_size, st.st_mtime_ns)
     return found
-
-
-UNREADABLE = (-1, -1)  # the fingerprint of a name that cannot be stat'ed
 
 
 def _recorded(files: pa.Table, column: str, paths: list[str]) -> dict[str, object]:

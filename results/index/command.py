@@ -15,7 +15,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the commands that read (and may index) result files: `index` and `fleet`."""
     parser.add_argument("--strict", action="store_true", help="a bad result file is fatal (default: skip it)")
     parser.add_argument("--workers", type=workers_type, default=None, metavar="N",
-                        help="worker processes that parse result files (default: one per CPU)")
+                        help="worker processes that parse result files in a large update (default: one per CPU)")
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
         "index",
         help="build or update a fleet index (Parquet, partitioned by month and device model)",
         description="Bring the index folder DIR up to date with the result files under PATH (files, "
-        "folders, globs): new or changed files are parsed (in worker processes), rows of indexed files "
+        "folders, globs): new or changed files are parsed (in worker processes for a large update), rows of "
+        "indexed files "
         "deleted from the disk are dropped, everything else (files indexed from other paths too) is left "
         "as it is. A bad file is named, recorded as "
         "skipped and not read again until it changes. Result files are only read, never modified.",
