@@ -17,6 +17,7 @@ from typing import Any, ContextManager, Protocol
 import torch
 
 from bench.modes import MODES  # noqa: F401 - re-exported
+from bench.sizing import flush_buffer_bytes
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,10 @@ class Budget:
 class ModeSizes:
     matmul_mnk: int  # reference shape edge (m = n = k)
     sweep_shapes: tuple[tuple[int, int, int], ...]  # full-mode shape sweep (m, n, k)
-    memory_bytes: int  # per buffer; adapted to cache and free memory by the kernel
+    memory_bytes: int  # per-buffer minimum; raised to 8x the cache on a power-of-two MiB grid (bench.sizing)
     hostlink_bytes: int
     global_warmup_s: float  # once per device before the first case (steady clocks)
+    memory_max_bytes: int | None = None  # per-buffer cap (one torch call's cost); below 8x cache is flagged
 
 
 class Backend(Protocol):
@@ -53,7 +55,10 @@ class Backend(Protocol):
     def flush_cache(self) -> None: ...
     def queue_spin(self, cycles: int) -> None: ...
     def cache_bytes(self) -> int: ...
+    def flush_bytes(self) -> int: ...
+    def total_memory_bytes(self) -> int: ...
     def free_memory_bytes(self) -> int: ...
+    def matmul_edge_cap(self, precision: str) -> int | None: ...
     def budget(self, mode: str) -> Budget: ...
     def sizes(self, mode: str) -> ModeSizes: ...
     def precision_unsupported(self, precision: str) -> str | None: ...
@@ -77,6 +82,15 @@ _CUDA_SWEEP = (
 _CPU_SWEEP = ((256, 256, 256), (512, 512, 512), (1024, 1024, 2048), (2048, 2048, 2048))
 
 _MIB = 1 << 20
+
+# Precisions the CPU backend has no native kernel for: torch emulates them (measured on 2-core VMs:
+# fp16 1-3 GFLOP/s; fp8 49 MFLOP/s on a current Xeon, where one 1024^3 call took 43 s). Their
+# shapes are scaled down until m*n*k <= edge^3 -- a rule of backend and dtype, never of timing, so
+# the keys stay the same from run to run -- and one call stays well under a second or two.
+CPU_EMULATED_MATMUL_EDGE = {"fp16": 256, "fp8": 256}
+# The CPU cache flush writes 2x the LLC, but at most this much per sample: a larger flush would cost
+# more than the samples it separates (on a 480 MiB-LLC VM, 1 GiB per sample). Recorded per case.
+_CPU_FLUSH_CAP = 64 * _MIB
 
 
 class CpuBackend:
@@ -111,23 +125,28 @@ class CpuBackend:
     def cache_bytes(self) -> int:
         return _cpu_llc_bytes()
 
+    def flush_bytes(self) -> int:
+        return flush_buffer_bytes(self.cache_bytes(), _MIB, _CPU_FLUSH_CAP)
+
     def flush_cache(self) -> None:
         if self._flush_buffer is None:
-            self._flush_buffer = torch.empty(min(2 * self.cache_bytes(), 64 * _MIB), dtype=torch.uint8)
+            self._flush_buffer = torch.empty(self.flush_bytes(), dtype=torch.uint8)
         self._flush_buffer.fill_(1)
 
     def queue_spin(self, cycles: int) -> None:
         return None  # the host clock starts when the host starts the call: no launch gap to hide
 
+    def total_memory_bytes(self) -> int:
+        """MemTotal, or the cgroup's memory limit where that is lower (a container's static size)."""
+        total = _meminfo_bytes("MemTotal:") or 16 << 30
+        limit = _cgroup_memory_limit_bytes()
+        return min(total, limit) if limit else total
+
     def free_memory_bytes(self) -> int:
-        try:
-            with open("/proc/meminfo", encoding="ascii") as handle:
-                for line in handle:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 4 << 30
+        return _meminfo_bytes("MemAvailable:") or 4 << 30
+
+    def matmul_edge_cap(self, precision: str) -> int | None:
+        return CPU_EMULATED_MATMUL_EDGE.get(precision)
 
     def budget(self, mode: str) -> Budget:
         return {
@@ -138,9 +157,11 @@ class CpuBackend:
 
     def sizes(self, mode: str) -> ModeSizes:
         return {
-            "smoke": ModeSizes(256, (), 16 * _MIB, 64 * _MIB, 0.0),
-            "quick": ModeSizes(1024, (), 64 * _MIB, 256 * _MIB, 0.0),
-            "full": ModeSizes(1024, _CPU_SWEEP, 256 * _MIB, 512 * _MIB, 0.0),
+            # Smoke and quick cap a buffer at 256 MiB: one torch.rand or float64 check of it takes
+            # about 0.6-0.8 s on 2 cores, so no call runs past ~2 s and Ctrl-C is answered at once.
+            "smoke": ModeSizes(256, (), 16 * _MIB, 64 * _MIB, 0.0, 256 * _MIB),
+            "quick": ModeSizes(1024, (), 64 * _MIB, 256 * _MIB, 0.0, 256 * _MIB),
+            "full": ModeSizes(1024, _CPU_SWEEP, 256 * _MIB, 512 * _MIB, 0.0, None),
         }[mode]
 
     def precision_unsupported(self, precision: str) -> str | None:
@@ -203,12 +224,20 @@ class CudaBackend:
     def cache_bytes(self) -> int:
         return int(getattr(self.properties, "L2_cache_size", 0) or 50 * _MIB)
 
+    def flush_bytes(self) -> int:
+        # triton.testing.do_bench / mamf-finder: a 256 MiB buffer, or 2x a larger cache.
+        return flush_buffer_bytes(self.cache_bytes(), 256 * _MIB, None)
+
     def flush_cache(self) -> None:
-        # triton.testing.do_bench / mamf-finder: write a 256 MiB buffer outside the timed region.
         if self._flush_buffer is None:
-            size = max(256 * _MIB, 2 * self.cache_bytes())
-            self._flush_buffer = torch.empty(size, dtype=torch.uint8, device=self.device)
+            self._flush_buffer = torch.empty(self.flush_bytes(), dtype=torch.uint8, device=self.device)
         self._flush_buffer.zero_()
+
+    def total_memory_bytes(self) -> int:
+        return int(self.properties.total_memory)
+
+    def matmul_edge_cap(self, precision: str) -> int | None:
+        return None
 
     def free_memory_bytes(self) -> int:
         """Free device memory plus what this process's caching allocator holds without using it
@@ -226,9 +255,9 @@ class CudaBackend:
 
     def sizes(self, mode: str) -> ModeSizes:
         return {
-            "smoke": ModeSizes(2048, (), 256 * _MIB, 64 * _MIB, 0.0),
-            "quick": ModeSizes(8192, (), 1024 * _MIB, 256 * _MIB, 2.0),
-            "full": ModeSizes(8192, _CUDA_SWEEP, 2048 * _MIB, 512 * _MIB, 10.0),
+            "smoke": ModeSizes(2048, (), 256 * _MIB, 64 * _MIB, 0.0, 512 * _MIB),
+            "quick": ModeSizes(8192, (), 1024 * _MIB, 256 * _MIB, 2.0, 4096 * _MIB),
+            "full": ModeSizes(8192, _CUDA_SWEEP, 2048 * _MIB, 512 * _MIB, 10.0, 8192 * _MIB),
         }[mode]
 
     def precision_unsupported(self, precision: str) -> str | None:
@@ -263,6 +292,30 @@ def resolve_device(requested: str) -> tuple[str, str | None]:
 
 def make_backend(kind: str, index: int = 0) -> Backend:
     return CudaBackend(index) if kind == "cuda" else CpuBackend()
+
+
+def _meminfo_bytes(field: str) -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_memory_limit_bytes() -> int | None:
+    """cgroup v2 memory.max or v1 memory.limit_in_bytes; None when unlimited or unreadable."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path, encoding="ascii") as handle:
+                text = handle.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            return int(text)
+    return None
 
 
 def _cpu_llc_bytes() -> int:

@@ -275,6 +275,9 @@ def _check_measurement(m: Measurement, where: str, device_indices: set[int]) -> 
         known = ", ".join(map(str, sorted(device_indices))) or "none"
         raise SchemaError(f"{where}.device_index {m.device_index} names no device in the file "
                           f"(device indices: {known})")
+    if m.concurrent_devices is not None and m.concurrent_devices < 1:
+        raise SchemaError(f"{where}.concurrent_devices must be at least 1 (the GPUs measured at once, "
+                          f"this one included), got {m.concurrent_devices}")
     if m.status != "ok":
         return
     if m.rate is None:

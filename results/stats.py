@@ -7,6 +7,9 @@ from typing import Sequence
 
 from results.schema import Stats
 
+# A memory record whose buffers were held below 8x the last-level cache (bench.sizing): its rate
+# may include cache hits, so it is not taken for a DRAM figure without saying so.
+BELOW_CACHE_FLAG = "below_8x_cache"
 NOISY_IQR_OVER_MEDIAN = 0.10  # torch.utils.benchmark's "could indicate system fluctuation"
 
 

@@ -22,16 +22,41 @@ def tppbench(*argv: str, timeout: int = 180) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
+def _memory_available_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as handle:
+            return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return None
+
+
 @pytest.fixture(scope="module")
 def smoke_runs(tmp_path_factory):
+    """Two runs back to back with free memory moved between them by a large resident buffer (the
+    issue-16 case: sizes that followed free memory gave the second run other keys)."""
     out = tmp_path_factory.mktemp("smoke")
+    hog = None
     for label in ("first", "second"):
         proc = tppbench("run", "--device", "cpu", "--mode", "smoke", "--out", str(out), "--label",
                         f"e2e {label}")
         assert proc.returncode in (0, 4), proc.stderr  # 4: written, but a case has status=error
+        before = _memory_available_bytes()
+        if hog is None and before is not None:
+            import torch
+
+            hog = torch.ones(min(before // 3, 5 << 29) // 4)  # written, so resident
+            after = _memory_available_bytes()
+            assert after is not None and before - after > 1 << 30, "free memory did not move"
+    del hog
     files = sorted(out.glob("*.json"))
     assert len(files) == 2
     return files
+
+
+def test_two_back_to_back_runs_give_identical_keys_while_free_memory_changes(smoke_runs):
+    first, second = ({m.key for m in store.load(path).measurements} for path in smoke_runs)
+    assert first == second
+    assert any(k.startswith("memory/") for k in first) and any(k.startswith("matmul/") for k in first)
 
 
 def test_two_smoke_runs_compare_cleanly(smoke_runs):

@@ -112,6 +112,8 @@ V1 = (DATA / "hostile" / "result" / "valid-base.json").read_bytes()
     ("nvlink entries that are not objects", lambda d: d["devices"][0].update(nvlink=[1]), "must be an object"),
     ("an ok record with a zero rate", lambda d: d["measurements"][0].update(rate=0.0), "not positive"),
     ("a device index naming no device", lambda d: d["measurements"][0].update(device_index=7), "names no device"),
+    ("no device measured at once", lambda d: (d.update(schema_version=2), d["measurements"][0].update(concurrent_devices=0)),
+     "concurrent_devices must be at least 1"),
 ])
 def test_refusals_keep_the_reference_message(name, edit, problem, monkeypatch):
     raw = _with(V1, edit)

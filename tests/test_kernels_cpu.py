@@ -83,8 +83,8 @@ def test_tf32_mode_is_restored(cpu):
 
 
 def test_shape_fits_small_memory():
-    assert matmul_mod.fitted_shape("fp64", 8192, 8192, 8192, free_bytes=64 << 20) == (1024, 1024, 1024)
-    assert matmul_mod.fitted_shape("bf16", 8192, 8192, 8192, free_bytes=80 << 30) == (8192, 8192, 8192)
+    assert matmul_mod.fitted_shape("fp64", 8192, 8192, 8192, total_bytes=64 << 20) == (1024, 1024, 1024)
+    assert matmul_mod.fitted_shape("bf16", 8192, 8192, 8192, total_bytes=80 << 30) == (8192, 8192, 8192)
 
 
 @pytest.mark.parametrize("variant,factor", [("copy", 2), ("read", 1), ("write", 1), ("triad", 3)])
@@ -97,10 +97,34 @@ def test_memory_variants(cpu, variant, factor):
     assert "bytes" in m.convention
 
 
-def test_memory_buffers_exceed_cache_eightfold(cpu):
-    cases = MemoryBenchmark().cases(cpu, "smoke")
+@pytest.mark.parametrize("llc_mib", [None, 32, 480])  # this host's LLC, a small one, a current Xeon's
+@pytest.mark.parametrize("mode", ["smoke", "quick", "full"])
+def test_memory_buffers_exceed_cache_eightfold(llc_mib, mode):
+    """Buffers are 8x the LLC on the power-of-two MiB grid -- unless the mode's cap or the total
+    memory holds them below that, and then (and only then) the plan says which one did."""
+    from bench.sizing import memory_buffer_size
+
+    class Host(CpuBackend):
+        def cache_bytes(self) -> int:
+            return super().cache_bytes() if llc_mib is None else llc_mib << 20
+
+    host = Host()
+    cases = MemoryBenchmark().cases(host, mode)
     assert {c.variant for c in cases} == {"copy", "read", "write", "triad"}
-    assert all(c.params["bytes"] >= 8 * cpu.cache_bytes() for c in cases)
+    size = cases[0].params["bytes"]
+    assert {c.params["bytes"] for c in cases} == {size}
+    assert size & (size - 1) == 0 and size % (1 << 20) == 0  # a power of two MiB
+    sizes = host.sizes(mode)
+    plan = memory_buffer_size(sizes.memory_bytes, sizes.memory_max_bytes, host.cache_bytes(),
+                              host.total_memory_bytes())
+    assert plan.bytes_per_buffer == size
+    if size >= 8 * host.cache_bytes():
+        assert plan.limited_by is None or plan.wanted_bytes == size
+        assert not plan.below_cache_multiple
+    else:
+        assert plan.below_cache_multiple and plan.limited_by in ("mode cap", "total memory")
+        cap = min(x for x in (sizes.memory_max_bytes, host.total_memory_bytes() // 8) if x is not None)
+        assert size <= cap < 2 * size  # held at the cap, on the grid: not shrunk further
 
 
 def test_hostlink_is_skipped_on_cpu_with_reason(cpu):
@@ -145,8 +169,11 @@ def test_sweep_shapes_halved_to_fit_memory_never_repeat_a_key():
     from bench.backend import _CUDA_SWEEP, ModeSizes
 
     class SmallGpuSizes(CpuBackend):  # the real CPU backend, planning a GPU's full sweep in 6 GB
-        def free_memory_bytes(self) -> int:
+        def total_memory_bytes(self) -> int:
             return 6 << 30
+
+        def matmul_edge_cap(self, precision: str) -> int | None:
+            return None  # a GPU's plan: no emulated precision
 
         def sizes(self, mode: str) -> ModeSizes:
             return ModeSizes(8192, _CUDA_SWEEP, 1 << 30, 1 << 28, 0.0)

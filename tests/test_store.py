@@ -124,6 +124,8 @@ def test_loader_refuses_truncated_real_file(tmp_path):
     (lambda d: d["run"].update(complete="yes"), "run.complete must be true or false"),
     (lambda d: d["devices"][0].update(index=0.5), "devices[0].index must be an integer"),
     (lambda d: d["devices"][0].update(sm_count="132"), "devices[0].sm_count must be an integer"),
+    (lambda d: d["measurements"][0].update(concurrent_devices=0), "measurements[0].concurrent_devices must be at least 1"),
+    (lambda d: d["measurements"][0].update(concurrent_devices=-2), "concurrent_devices"),
 ])
 def test_loader_refuses_wrong_types(tmp_path, mutate, problem):
     data = to_dict(run_result())

@@ -14,6 +14,7 @@ import math
 from typing import Iterable
 
 from results.schema import DeviceInfo, Measurement, RunResult
+from results.stats import BELOW_CACHE_FLAG
 from thresholds.datasheet import above_peak_text, datasheet_peak_per_s, is_above_peak
 from thresholds.metrics import datacenter_metric, fmt_interval, tpp_from_tops, tpp_source
 from thresholds.model import PRECISION_BITS, DeviceFacts, Interval, MetricSet, MetricValue, Part
@@ -91,6 +92,10 @@ def measured_metrics(
             ratio_text = f"; {ratio * 100:.0f}% of declared" + (" (ABOVE PEAK)" if above else "")
             if above:
                 warnings.append(above_peak_text(f"memory/{top.variant}", ratio, part.id))
+        if BELOW_CACHE_FLAG in top.flags:
+            ratio_text += "; buffers below 8x the cache: may be a cache figure, not DRAM"
+            warnings.append(f"memory/{top.variant}: buffers below 8x the last-level cache "
+                            "(the mode's cap or the total memory held them): the rate may include cache hits")
         values["memory_bandwidth_gbs"] = MetricValue(
             "memory_bandwidth_gbs", Interval.point(top.rate / 1e9), MEASURED,
             source=f"memory/{top.variant}, best of {len(mem)} ok record(s) ({origin}){ratio_text}",

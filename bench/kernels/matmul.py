@@ -18,6 +18,7 @@ import torch
 from bench.backend import Backend
 from bench.measurement import measured, not_run
 from bench.registry import Case, register
+from bench.sizing import does_not_fit
 from bench.timing import measure
 
 PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
@@ -184,13 +185,21 @@ def _float32_mode(precision: str) -> Iterator[None]:
         torch.set_float32_matmul_precision(previous)
 
 
-def fitted_shape(precision: str, m: int, n: int, k: int, free_bytes: int) -> tuple[int, int, int]:
-    """Halve the shape until operands and output use at most half the free memory."""
-    def need(m_: int, n_: int, k_: int) -> int:
-        return (m_ * k_ + k_ * n_) * _OPERAND_BYTES[precision] + m_ * n_ * _OUTPUT_BYTES[precision]
+def footprint_bytes(precision: str, m: int, n: int, k: int) -> int:
+    """Operands and output of one case, in bytes."""
+    return (m * k + k * n) * _OPERAND_BYTES[precision] + m * n * _OUTPUT_BYTES[precision]
 
-    while need(m, n, k) > free_bytes // 2 and min(m, n, k) > 256:
+
+def fitted_shape(precision: str, m: int, n: int, k: int, total_bytes: int,
+                 edge_cap: int | None = None) -> tuple[int, int, int]:
+    """Halve the shape until operands and output use at most half the device's TOTAL memory (a
+    static fact: free memory moves from run to run and would move the key), and, where the backend
+    caps a precision (CPU-emulated fp16/fp8), until m*n*k <= edge_cap^3."""
+    while footprint_bytes(precision, m, n, k) > total_bytes // 2 and min(m, n, k) > 256:
         m, n, k = m // 2, n // 2, k // 2
+    if edge_cap is not None:
+        while m * n * k > edge_cap ** 3 and min(m, n, k) > 16:
+            m, n, k = m // 2, n // 2, k // 2
     return m, n, k
 
 
@@ -200,15 +209,16 @@ class MatmulBenchmark:
 
     def cases(self, backend: Backend, mode: str) -> list[Case]:
         sizes = backend.sizes(mode)
-        free = backend.free_memory_bytes()
+        total = backend.total_memory_bytes()
         cases = []
         for precision in PRECISIONS:
+            cap = backend.matmul_edge_cap(precision)
             edge = sizes.matmul_mnk
-            m, n, k = fitted_shape(precision, edge, edge, edge, free)
+            m, n, k = fitted_shape(precision, edge, edge, edge, total, cap)
             cases.append(Case("matmul", "reference", {"m": m, "n": n, "k": k}, precision))
             seen = {(m, n, k)}  # shapes halved to fit memory can coincide: one case (one key) each
             for shape in sizes.sweep_shapes:
-                shape = fitted_shape(precision, *shape, free)
+                shape = fitted_shape(precision, *shape, total, cap)
                 if shape not in seen:
                     seen.add(shape)
                     sm, sn, sk = shape
@@ -224,13 +234,24 @@ class MatmulBenchmark:
         if reason is not None:
             return not_run(case, backend.device_index, "skipped", reason, unit=unit, convention=CONVENTION)
         m, n, k = (int(case.params[x]) for x in ("m", "n", "k"))
+        if precision in _OPERAND_BYTES:
+            # float32 operands are made first and converted: room for those as well
+            need = footprint_bytes(precision, m, n, k) + 4 * (m * k + k * n)
+            reason = does_not_fit(need, backend.free_memory_bytes(), f"{precision} {m}x{n}x{k}")
+            if reason is not None:
+                return not_run(case, backend.device_index, "skipped", reason, unit=unit, convention=CONVENTION)
         kernel = KERNELS[precision]
         with _float32_mode(precision):
             ops = make_operands(precision, m, n, k, backend.device, seed=m * 31 + n * 7 + k)
             times_s, timing = measure(lambda: kernel(ops), backend, backend.budget(mode), flush_cache=True)
             backend.synchronize()
             problem = check(precision, ops)
-        extra = {"fp8_use_fast_accum": FP8_FAST_ACCUM} if precision == "fp8" else {}
+        extra: dict[str, object] = {"flush_bytes": backend.flush_bytes(), "cache_bytes": backend.cache_bytes()}
+        if precision == "fp8":
+            extra["fp8_use_fast_accum"] = FP8_FAST_ACCUM
+        if backend.matmul_edge_cap(precision) is not None:
+            extra["shape_rule"] = (f"{precision} is emulated on this backend: shapes scaled to m*n*k <= "
+                                   f"{backend.matmul_edge_cap(precision)}^3 (a fixed rule, not a timing)")
         return measured(
             case, backend.device_index, times_s=times_s, timing=timing,
             work_per_call=2.0 * m * n * k, unit=unit, convention=CONVENTION,
