@@ -1,0 +1,1 @@
+"""Analysis over result files: statistics, significance, compare, baseline, fleet, frame, identity."""
