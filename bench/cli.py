@@ -18,8 +18,8 @@ from results.terminal import printable
 COMMAND_MODULES = (
     "bench.commands.run",
     "bench.commands.show",
-    "thresholds.commands",
-    "results.commands",
+    "results.commands.export_control",
+    "results.commands.analysis_commands",
     "results.index.command",
     "results.importers.command",
 )

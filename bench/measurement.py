@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from bench.registry import Case
-from results.schema import Measurement, Timing
-from results.stats import noise_flags, rates_from_times, summarize
+from results.files.schema import Measurement, Timing
+from results.analysis.stats import noise_flags, rates_from_times, summarize
 
 
 def measured(

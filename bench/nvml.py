@@ -1,5 +1,7 @@
-"""The one place that imports pynvml: a lazily initialised NVML session shared by the probe and
-the telemetry sampler, and the mapping from torch's `cuda:N` to NVML's device handle.
+"""All NVML reading: the one place that imports pynvml and calls it. A lazily initialised NVML
+session shared by the probe, the telemetry sampler, host-link placement and peer-link paths; the
+mapping from torch's `cuda:N` to NVML's device handle; the device fields the probe records; the
+per-sample readers of telemetry; CPU affinity and NUMA node; the NVLink/PCIe path between two GPUs.
 
 NVML numbers GPUs in PCI order and ignores CUDA_VISIBLE_DEVICES, so the handle of torch's
 `cuda:N` is found by the device's UUID (or PCI bus id) from torch, then by CUDA_VISIBLE_DEVICES,
@@ -12,7 +14,7 @@ import atexit
 import os
 import threading
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 class NvmlUnavailable(RuntimeError):
     """NVML cannot be used at all; str() is the reason, e.g. 'NVML unavailable: ...'."""
@@ -152,3 +154,213 @@ def torch_pci_bus_id(props: Any) -> str | None:
     if props is None or not all(isinstance(p, int) for p in parts):
         return None
     return "%08X:%02X:%02X.0" % tuple(parts)
+
+
+# --------------------------------------------------------------------------- device fields (the probe)
+
+# nvmlDeviceGetNvLinkVersion returns an nvmlNvlinkVersion_t enum value, not the NVLink generation
+# (NVML_NVLINK_VERSION_4_0 == 6 on H100). Decoded here; the raw value is kept as "nvml_version".
+_NVLINK_VERSION_NAMES = {1: "1.0", 2: "2.0", 3: "2.2", 4: "3.0", 5: "3.1", 6: "4.0", 7: "5.0", 8: "6.0"}
+
+
+class FieldReader:
+    """First source that answers wins; a field nobody answered keeps every source's reason."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.reasons: dict[str, list[str]] = {}
+
+    def read(self, field: str, fn: Callable[[], Any], prefix: str = "NVML") -> None:
+        if field in self.values:
+            return
+        try:
+            value = fn()
+        except Exception as exc:
+            self.miss(field, f"{prefix}: {error_text(exc)}")
+            return
+        if value is None:
+            self.miss(field, f"{prefix}: no value")
+            return
+        self.values[field] = value
+
+    def miss(self, field: str, reason: str) -> None:
+        reasons = self.reasons.setdefault(field, [])
+        if field not in self.values and reason not in reasons:
+            reasons.append(reason)
+
+    def unavailable(self) -> dict[str, str]:
+        return {f: "; ".join(r) for f, r in self.reasons.items() if f not in self.values}
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _mode(pair: Any) -> str:
+    """[current, pending] enable state -> 'enabled', or 'enabled (pending: disabled)'."""
+    current, pending = (pair[0], pair[1]) if isinstance(pair, (list, tuple)) else (pair, pair)
+    name = {0: "disabled", 1: "enabled"}
+    text = name.get(current, str(current))
+    return text if pending == current else f"{text} (pending: {name.get(pending, str(pending))})"
+
+
+def read_device_fields(fields: FieldReader, nvml: ModuleType, h: Any) -> None:
+    """Every DeviceInfo field NVML gives, into `fields` (first answer wins; errors become reasons)."""
+    sm, mem = nvml.NVML_CLOCK_SM, nvml.NVML_CLOCK_MEM
+    fields.read("name", lambda: _text(nvml.nvmlDeviceGetName(h)))
+    pci = _Once(lambda: nvml.nvmlDeviceGetPciInfo(h))
+    fields.read("pci_device_id", lambda: "0x%04x" % ((int(pci().pciDeviceId) >> 16) & 0xFFFF))
+    fields.read("pci_bus_id", lambda: _text(pci().busId))
+    fields.read("uuid", lambda: _text(nvml.nvmlDeviceGetUUID(h)))
+    fields.read("compute_capability",
+                lambda: "%d.%d" % tuple(nvml.nvmlDeviceGetCudaComputeCapability(h)))
+    fields.read("sm_clock_max_mhz", lambda: int(nvml.nvmlDeviceGetMaxClockInfo(h, sm)))
+    fields.read("sm_clock_app_mhz", lambda: int(nvml.nvmlDeviceGetApplicationsClock(h, sm)))
+    fields.read("mem_clock_max_mhz", lambda: int(nvml.nvmlDeviceGetMaxClockInfo(h, mem)))
+    fields.read("mem_clock_app_mhz", lambda: int(nvml.nvmlDeviceGetApplicationsClock(h, mem)))
+    fields.read("memory_total_bytes", lambda: int(nvml.nvmlDeviceGetMemoryInfo(h).total))
+    fields.read("memory_bus_width_bits", lambda: int(nvml.nvmlDeviceGetMemoryBusWidth(h)))
+    fields.read("ecc_mode", lambda: _mode(nvml.nvmlDeviceGetEccMode(h)))
+    fields.read("mig_mode", lambda: _mode(nvml.nvmlDeviceGetMigMode(h)))
+    fields.read("power_limit_w", lambda: nvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0)
+    fields.read("power_limit_w", lambda: nvml.nvmlDeviceGetPowerManagementLimit(h) / 1000.0)
+    fields.read("pcie_gen_current", lambda: int(nvml.nvmlDeviceGetCurrPcieLinkGeneration(h)))
+    fields.read("pcie_gen_max", lambda: int(nvml.nvmlDeviceGetMaxPcieLinkGeneration(h)))
+    fields.read("pcie_width_current", lambda: int(nvml.nvmlDeviceGetCurrPcieLinkWidth(h)))
+    fields.read("pcie_width_max", lambda: int(nvml.nvmlDeviceGetMaxPcieLinkWidth(h)))
+    links, why = _nvlinks(nvml, h)
+    if links:
+        fields.values.setdefault("nvlink", links)
+    else:
+        fields.miss("nvlink", why)
+
+
+class _Once:
+    """Call a query once and reuse its result (or re-raise its error) for several fields."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._fn, self._done, self._value, self._error = fn, False, None, None
+
+    def __call__(self) -> Any:
+        if not self._done:
+            self._done = True
+            try:
+                self._value = self._fn()
+            except Exception as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _nvlinks(nvml: ModuleType, h: Any) -> tuple[tuple[dict[str, Any], ...], str]:
+    """Links that answer nvmlDeviceGetNvLinkState; if none does, () and the first link's reason."""
+    links: list[dict[str, Any]] = []
+    first_error: str | None = None
+    for link in range(int(getattr(nvml, "NVML_NVLINK_MAX_LINKS", 18))):
+        try:
+            state = nvml.nvmlDeviceGetNvLinkState(h, link)
+        except Exception as exc:
+            first_error = first_error or error_text(exc)
+            continue
+        try:
+            raw_version: int | None = int(nvml.nvmlDeviceGetNvLinkVersion(h, link))
+        except Exception:
+            raw_version = None
+        name = _NVLINK_VERSION_NAMES.get(raw_version) if raw_version is not None else None
+        links.append({
+            "link": link,
+            "state": "active" if state == getattr(nvml, "NVML_FEATURE_ENABLED", 1) else "inactive",
+            "version": int(name.split(".")[0]) if name else None,
+            "version_name": name,
+            "nvml_version": raw_version,
+        })
+    return tuple(links), f"NVML: {first_error or 'no NVLink reported'}"
+
+
+def driver_version() -> str | None:
+    try:
+        return _text(NVML.module().nvmlSystemGetDriverVersion())
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- peer links (p2p)
+
+# nvidia-smi topo's legend for nvmlDeviceGetTopologyCommonAncestor levels.
+TOPOLOGY = {
+    0: "same board",
+    10: "PIX: through one PCIe switch",
+    20: "PXB: through several PCIe switches",
+    30: "PHB: through a PCIe host bridge",
+    40: "NODE: across host bridges in one NUMA node",
+    50: "SYS: across NUMA nodes",
+}
+
+
+def link_path(nvml: Any, handle_a: Any, handle_b: Any) -> tuple[str, str | None]:
+    """("nvlink" | "pcie (<topology level>)" | "unknown", reason) from an initialised pynvml."""
+    reasons = []
+    try:
+        status = nvml.nvmlDeviceGetP2PStatus(handle_a, handle_b, nvml.NVML_P2P_CAPS_INDEX_NVLINK)
+        if status == nvml.NVML_P2P_STATUS_OK:
+            return "nvlink", None
+    except Exception as exc:  # noqa: BLE001 - NVML "Not Supported" is a recorded value
+        reasons.append(f"NVLink P2P status: {error_text(exc)}")
+    try:
+        level = int(nvml.nvmlDeviceGetTopologyCommonAncestor(handle_a, handle_b))
+    except Exception as exc:  # noqa: BLE001
+        reasons.append(f"topology: {error_text(exc)}")
+        return "unknown", "; ".join(reasons)
+    return f"pcie ({TOPOLOGY.get(level, f'level {level}')})", None
+
+
+# --------------------------------------------------------------------------- telemetry samples
+
+NVML_ERROR_FUNCTION_NOT_FOUND = 13  # NVML_ERROR_FUNCTION_NOT_FOUND: an older driver lacks the entry point
+
+
+def sample_readers(nvml: Any, h: Any) -> tuple[dict[str, Callable[[], float]], Callable[[], int]]:
+    """The telemetry sampler's per-sample NVML reads of one device: clocks, power, temperature,
+    and the clock-event (throttle) reasons mask (the newer entry point first, the older after)."""
+    sm, mem = nvml.NVML_CLOCK_SM, nvml.NVML_CLOCK_MEM
+    readers: dict[str, Callable[[], float]] = {
+        "sm_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, sm)),
+        "mem_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, mem)),
+        "power_w": lambda: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
+        "temperature_c": lambda: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)),
+    }
+    events = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+    throttle = getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
+
+    def read_reasons() -> int:
+        nonlocal events
+        if events is not None:
+            try:
+                return int(events(h))
+            except Exception as exc:  # an older driver lacks the newer entry point
+                if getattr(exc, "value", None) != NVML_ERROR_FUNCTION_NOT_FOUND or throttle is None:
+                    raise
+                events = None
+        if throttle is None:
+            raise AttributeError("pynvml has no clock-event reasons query")
+        return int(throttle(h))
+
+    return readers, read_reasons
+
+
+# --------------------------------------------------------------------------- host-link placement
+
+def cpu_affinity_mask(cuda_index: int, words: int) -> Any:
+    """nvmlDeviceGetCpuAffinity of torch's cuda:<index>: `words` 64-bit words of CPU bits.
+    Raises NvmlUnavailable, or NVML's own error (Not Supported, ...)."""
+    return NVML.module().nvmlDeviceGetCpuAffinity(NVML.handle(cuda_index), words)
+
+
+def numa_node(cuda_index: int) -> int | None:
+    """The GPU's NUMA node (nvmlDeviceGetNumaNodeId), None when NVML cannot say or says -1."""
+    try:
+        node = int(NVML.module().nvmlDeviceGetNumaNodeId(NVML.handle(cuda_index)))
+    except Exception:
+        return None
+    return node if node >= 0 else None

@@ -25,7 +25,7 @@ RESCUE_FOLDER = "tppbench-rescued"  # under the system's temp folder
 def save_or_rescue(result, out: str) -> tuple[Path, str | None]:
     """Save into `out`; if that fails after all (disk full, folder removed mid-run), save into the
     temp folder instead and say so: measured data is never thrown away."""
-    from results.store import save
+    from results.files.store import save
 
     try:
         return save(result, out), None
@@ -91,7 +91,7 @@ def execute_with_progress(console, options, planned, total, execute, session=Non
 
         def logged(m):  # a distributed run's log: one line per case from rank 0
             done[0] += 1
-            from results.summary import display_rate
+            from results.render.run_summary import display_rate
 
             value, unit = display_rate(m)
             busbw = f", busbw {m.busbw / 1e9:.4g} GB/s" if m.busbw is not None else ""

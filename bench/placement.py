@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from bench.nvml import NVML, NvmlUnavailable, error_text
+from bench.nvml import NvmlUnavailable, cpu_affinity_mask, error_text, numa_node
 
 _BITS = 64  # NVML returns the CPU mask as an array of 64-bit words
 
@@ -81,29 +81,19 @@ def gpu_local_placement(cuda_index: int) -> Placement:
     """The CPUs NVML says are local to torch's cuda:<index>, restricted to the CPUs this process may
     use, and the GPU's NUMA node. A Placement with `cpus=None` and the reason when NVML cannot say."""
     try:
-        nvml = NVML.module()
-        handle = NVML.handle(cuda_index)
         words = ((os.cpu_count() or 1) + _BITS - 1) // _BITS
-        local = cpus_from_mask(nvml.nvmlDeviceGetCpuAffinity(handle, words))
+        local = cpus_from_mask(cpu_affinity_mask(cuda_index, words))
     except NvmlUnavailable as exc:
         return Placement(None, None, f"not bound to the GPU's CPUs: {exc}")
     except Exception as exc:  # Not Supported, an old pynvml without the call, ...
         return Placement(None, None, f"not bound to the GPU's CPUs: NVML CPU affinity: {error_text(exc)}")
     allowed = set(os.sched_getaffinity(0))
     usable = tuple(c for c in local if c in allowed)
-    numa = _numa_node(nvml, handle)
+    numa = numa_node(cuda_index)
     if not usable:
         return Placement(None, numa, "not bound: none of the GPU's local CPUs "
                                      f"({format_cpu_set(local) or 'none'}) is allowed to this process")
     return Placement(usable, numa)
-
-
-def _numa_node(nvml: object, handle: object) -> int | None:
-    try:
-        node = int(nvml.nvmlDeviceGetNumaNodeId(handle))  # type: ignore[attr-defined]
-    except Exception:
-        return None
-    return node if node >= 0 else None
 
 
 @contextlib.contextmanager

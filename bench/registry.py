@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
 from bench.backend import Backend
-from results.keys import case_key
-from results.schema import Measurement
+from results.files.keys import case_key
+from results.files.schema import Measurement
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from bench.registry import Benchmark, Case, families, select
 from bench.stop_signals import StopRequested
 from bench.telemetry import TelemetrySampler, throttle_flags
 from results.errors import UsageError
-from results.schema import DeviceInfo, Measurement, RunInfo, RunResult
+from results.files.schema import DeviceInfo, Measurement, RunInfo, RunResult
 
 
 @dataclass(frozen=True)

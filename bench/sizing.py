@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from results.stats import BELOW_CACHE_FLAG  # noqa: F401 - the flag's one definition (a file-format value)
+from results.analysis.stats import BELOW_CACHE_FLAG  # noqa: F401 - the flag's one definition (a file-format value)
 
 MIB = 1 << 20
 CACHE_MULTIPLE = 8  # STREAM asks for at least 4x the caches; 8x leaves room for a VM's noisy neighbours

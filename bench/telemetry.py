@@ -20,8 +20,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from bench.nvml import NVML, NvmlSession, NvmlUnavailable, error_text
-from results.schema import RangeSummary, Telemetry
+from bench.nvml import (NVML, NVML_ERROR_FUNCTION_NOT_FOUND, NvmlSession, NvmlUnavailable, error_text,
+                        sample_readers)
+from results.files.schema import RangeSummary, Telemetry
 
 # NVML clock-event reason bits (nvmlClocksEventReason*; the same bits as the older ThrottleReason*).
 REASON_BITS: tuple[tuple[str, int], ...] = (
@@ -42,7 +43,6 @@ CAP_REASONS_MASK = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
 SM_CLOCK_FRACTION = 0.9
 
 _NVML_ERROR_NOT_SUPPORTED = 3
-_NVML_ERROR_FUNCTION_NOT_FOUND = 13
 
 
 def decode_reasons(mask: int) -> tuple[str, ...]:
@@ -155,30 +155,7 @@ class TelemetrySampler:
     # ------------------------------------------------------------------ sampling
 
     def _bind(self, nvml: Any, h: Any) -> None:
-        sm, mem = nvml.NVML_CLOCK_SM, nvml.NVML_CLOCK_MEM
-        self._readers = {
-            "sm_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, sm)),
-            "mem_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, mem)),
-            "power_w": lambda: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
-            "temperature_c": lambda: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)),
-        }
-        events = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
-        throttle = getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
-
-        def read_reasons() -> int:
-            nonlocal events
-            if events is not None:
-                try:
-                    return int(events(h))
-                except Exception as exc:  # an older driver lacks the newer entry point
-                    if getattr(exc, "value", None) != _NVML_ERROR_FUNCTION_NOT_FOUND or throttle is None:
-                        raise
-                    events = None
-            if throttle is None:
-                raise AttributeError("pynvml has no clock-event reasons query")
-            return int(throttle(h))
-
-        self._read_reasons = read_reasons
+        self._readers, self._read_reasons = sample_readers(nvml, h)
 
     def _loop(self) -> None:
         while not self._stop_event.wait(self.interval_s):
@@ -241,4 +218,4 @@ def _range(values: list[float]) -> RangeSummary | None:
 def _permanent(exc: BaseException) -> bool:
     if isinstance(exc, AttributeError):
         return True
-    return getattr(exc, "value", None) in (_NVML_ERROR_NOT_SUPPORTED, _NVML_ERROR_FUNCTION_NOT_FOUND)
+    return getattr(exc, "value", None) in (_NVML_ERROR_NOT_SUPPORTED, NVML_ERROR_FUNCTION_NOT_FOUND)

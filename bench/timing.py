@@ -29,7 +29,7 @@ import math
 from typing import Callable
 
 from bench.backend import Backend, Budget
-from results.schema import Timing
+from results.files.schema import Timing
 
 # ~125-180 us at 1.4-2 GHz SM clocks: far longer than the host needs to queue one call (5-50 us),
 # short enough to cost at most ~40 ms over a case's 200 samples.

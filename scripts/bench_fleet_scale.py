@@ -50,7 +50,7 @@ STAT_FIELDS = ("median", "mean", "min", "max", "p10", "p90", "iqr", "stdev")
 def template(gpus: int, samples: int) -> dict:
     """One realistic run (schema dataclasses -> to_dict), to be varied per file."""
     import synth
-    from results.schema import to_dict
+    from results.files.schema import to_dict
 
     result = synth.h100_run(1, "synthetic-host-template", gpus=gpus, n=samples,
                             label=LABEL, started_utc="2026-01-01T00:00:00Z")

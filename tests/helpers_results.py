@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from results.schema import DeviceInfo, Measurement, RunInfo, RunResult
-from results.stats import noise_flags, rates_from_times, summarize
+from results.files.schema import DeviceInfo, Measurement, RunInfo, RunResult
+from results.analysis.stats import noise_flags, rates_from_times, summarize
 
 
 def measurement(key: str = "matmul/bf16/m=64,n=64,k=64", times_s=(0.001, 0.0011, 0.00105),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from results.store import load
+from results.files.store import load
 
 MATMUL_PRECISIONS = {"fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4"}
 

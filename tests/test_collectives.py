@@ -160,7 +160,7 @@ def test_byte_sizes_parse_like_nccl_tests():
 
 @pytest.mark.distributed
 def test_without_torchrun_a_cpu_run_measures_a_world_of_one(tmp_path):
-    from results.store import load
+    from results.files.store import load
 
     done = _run_cli("--device", "cpu", "--mode", "smoke", "--suite", "collectives", "--min-bytes", "4K",
                     "--max-bytes", "64K", "--step-factor", "16", "--out", str(tmp_path))

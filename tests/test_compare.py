@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
 import synth  # noqa: E402
 
 from bench.cli import main  # noqa: E402
-from results import store  # noqa: E402
-from results.compare import CHANGES, Named, compare  # noqa: E402
+from results.files import store  # noqa: E402
+from results.analysis.compare import CHANGES, Named, compare  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "results"
 GOLDEN = DATA / "compare"

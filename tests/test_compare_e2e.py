@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from results import store
-from results.compare import CHANGES
+from results.files import store
+from results.analysis.compare import CHANGES
 
 ROOT = Path(__file__).parents[1]
 

@@ -16,9 +16,9 @@ from hypothesis import strategies as st  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
 import synth  # noqa: E402
 
-from results.compare import Named, compare  # noqa: E402
-from results.significance import MIN_SAMPLES_MWU, assess  # noqa: E402
-from results.stats import summarize  # noqa: E402
+from results.analysis.compare import Named, compare  # noqa: E402
+from results.analysis.significance import MIN_SAMPLES_MWU, assess  # noqa: E402
+from results.analysis.stats import summarize  # noqa: E402
 
 
 def samples(seed: int, centre: float, cv: float, n: int) -> list[float]:

@@ -22,10 +22,10 @@ for _module in ("msgspec", "hypothesis", "pyarrow"):  # without msgspec only the
 
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 
-from results import compiled_schema, store  # noqa: E402
+from results.files import compiled_schema, store  # noqa: E402
 from results.errors import ResultFileError  # noqa: E402
 from results.index import tables  # noqa: E402
-from results.schema import SCHEMA_VERSION, from_dict, to_dict  # noqa: E402
+from results.files.schema import SCHEMA_VERSION, from_dict, to_dict  # noqa: E402
 from tests.test_fuzz_input import BASE, LONG, mutated_result  # noqa: E402
 
 DATA = Path(__file__).parent / "data"

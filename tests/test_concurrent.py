@@ -15,8 +15,8 @@ import fake_pynvml as fake
 from bench import placement
 from bench.kernels.hostlink import ALL_GPUS, TOTAL, all_gpus_totals
 from bench.nvml import NVML
-from results.schema import DeviceInfo, Measurement, RunInfo, RunResult, from_dict, to_dict
-from results.store import load
+from results.files.schema import DeviceInfo, Measurement, RunInfo, RunResult, from_dict, to_dict
+from results.files.store import load
 
 
 def test_cpu_slices_are_disjoint_contiguous_and_cover_every_cpu():

@@ -18,7 +18,7 @@ from bench.registry import Case
 from bench.runner import PlannedDevice, RunOptions, execute, run_case
 from bench.timing import SPIN_BEFORE_START_CYCLES, measure
 from fake_cuda import FakeCuda, RecordingFlush
-from results.schema import DeviceInfo, Measurement
+from results.files.schema import DeviceInfo, Measurement
 
 BUDGET = Budget(warmup_s=0.125, measure_s=1.0, max_case_s=5.0, min_samples=5, max_samples=20,
                 min_sample_s=2**-10)

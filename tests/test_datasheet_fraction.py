@@ -8,8 +8,8 @@ import pytest
 from rich.console import Console
 
 from helpers_results import measurement, run_result
-from results.schema import DeviceInfo
-from results.summary import print_summary
+from results.files.schema import DeviceInfo
+from results.render.run_summary import print_summary
 from thresholds.datasheet import peak_fractions
 
 H100 = DeviceInfo(index=0, backend="cuda", name="NVIDIA H100 80GB HBM3", pci_device_id="0x2330")

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bench.kernels import collectives as col
-from results.store import load
+from results.files.store import load
 
 pytestmark = pytest.mark.distributed
 

@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
 import synth  # noqa: E402
 
 from bench.cli import main  # noqa: E402
-from results import store  # noqa: E402
-from results.fleet import OutlierRule, analyze  # noqa: E402
-from results.frame import COLUMNS, frame_of, load_frame  # noqa: E402
-from results.schema import SCHEMA_VERSION  # noqa: E402
+from results.files import store  # noqa: E402
+from results.analysis.fleet import OutlierRule, analyze  # noqa: E402
+from results.analysis.frame import COLUMNS, frame_of, load_frame  # noqa: E402
+from results.files.schema import SCHEMA_VERSION  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 
@@ -246,7 +246,7 @@ def test_cli_pct_below_option(capsys, tmp_path):
 
 
 def test_parquet_without_pyarrow_is_a_one_line_error(capsys, tmp_path, monkeypatch):
-    import results.commands as commands
+    import results.commands.analysis_commands as commands
 
     monkeypatch.setattr(commands, "_has_module", lambda name: False)
     folder = fleet_folder(tmp_path, hosts=1, gpus=1)

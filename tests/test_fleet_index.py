@@ -22,9 +22,9 @@ import pyarrow.parquet as pq  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
 import synth  # noqa: E402
 
-from results import store  # noqa: E402
-from results.fleet import OutlierRule, analyze  # noqa: E402
-from results.frame import load_frame  # noqa: E402
+from results.files import store  # noqa: E402
+from results.analysis.fleet import OutlierRule, analyze  # noqa: E402
+from results.analysis.frame import load_frame  # noqa: E402
 from results.index import build, layout  # noqa: E402
 from results.index.queries import IndexReader, Selection  # noqa: E402
 from test_fleet import cli, digest, fleet_folder, write_bad_files  # noqa: E402

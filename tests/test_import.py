@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from results import store
-from results.collective_conventions import busbw_factor
+from results.files import store
+from results.analysis.collective_conventions import busbw_factor
 from results.importers.command import import_text
 from results.importers.source import ImportFailed, Source
 from thresholds.load import load_catalog

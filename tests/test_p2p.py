@@ -15,8 +15,8 @@ import pytest
 from bench.backend import ModeSizes
 from bench.kernels import p2p
 from bench.registry import Case
-from results.schema import Measurement, to_dict
-from results.store import load
+from results.files.schema import Measurement, to_dict
+from results.files.store import load
 
 FIXTURE = Path(__file__).parent / "data" / "p2p" / "synthetic-2gpu-p2p.json"
 
@@ -161,7 +161,7 @@ def test_check_reads_the_measured_io_from_p2p_aggregate_records(capsys):
 
 
 def test_p2p_records_keep_the_schema_round_trip():
-    from results.schema import from_dict
+    from results.files.schema import from_dict
 
     result = load(FIXTURE)
     again = from_dict(json.loads(json.dumps(to_dict(result))))

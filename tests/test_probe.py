@@ -14,7 +14,7 @@ import torch
 import bench
 import fake_pynvml as fake
 from bench import probe
-from results.schema import DeviceInfo, RunInfo, RunResult, from_dict, to_dict
+from results.files.schema import DeviceInfo, RunInfo, RunResult, from_dict, to_dict
 
 REPO = Path(bench.__file__).resolve().parent.parent
 NVML_ONLY = (

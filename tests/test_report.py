@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
 import synth  # noqa: E402
 
 from bench.cli import main  # noqa: E402
-from results import report, store  # noqa: E402
+from results.report import page as report
+from results.files import store  # noqa: E402
 from results.render import html as html_render  # noqa: E402
 from results.render import markdown  # noqa: E402
 

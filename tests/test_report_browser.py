@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
 import synth  # noqa: E402
 
 from bench.cli import main  # noqa: E402
-from results import store  # noqa: E402
+from results.files import store  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 ARTIFACTS = ROOT / "test-artifacts"

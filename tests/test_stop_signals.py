@@ -14,8 +14,8 @@ from bench.registry import Case
 from bench.runner import PlannedDevice, RunOptions, execute
 from bench.backend import CpuBackend
 from bench.stop_signals import StopSignals, exit_code_for
-from results.schema import DeviceInfo
-from results.store import load
+from results.files.schema import DeviceInfo
+from results.files.store import load
 
 
 class SignalsSelf:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from results.errors import ResultFileError
-from results.schema import SCHEMA_VERSION, from_dict, to_dict
-from results import compiled_schema, store
-from results.store import discover, load, save
+from results.files.schema import SCHEMA_VERSION, from_dict, to_dict
+from results.files import compiled_schema, store
+from results.files.store import discover, load, save
 from helpers_results import measurement, run_result
 
 
@@ -63,7 +63,7 @@ def test_crash_mid_write_leaves_no_result_file(tmp_path):
     script = textwrap.dedent(f"""
         import os, sys
         sys.path[:0] = [{str(Path(__file__).resolve().parents[1])!r}, {str(Path(__file__).resolve().parent)!r}]
-        import results.store as store
+        import results.files.store as store
         from helpers_results import run_result
         real_fdopen = os.fdopen
         def dying_fdopen(fd, *a, **k):
@@ -169,7 +169,7 @@ def test_discover_walks_a_folder_as_pathlib_rglob_does(tmp_path):
 def test_summary_prints_reasons_with_brackets_verbatim():
     from rich.console import Console
 
-    from results.summary import print_summary
+    from results.render.run_summary import print_summary
 
     failed = measurement(status="error", reason="gloo: [enforce fail at ../gloo/x.cc:12] [/bold]", rate=None,
                          stats=None, flags=())

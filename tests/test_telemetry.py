@@ -20,7 +20,7 @@ from bench.telemetry import (
     decode_reasons,
     throttle_flags,
 )
-from results.schema import (
+from results.files.schema import (
     DeviceInfo,
     Measurement,
     RangeSummary,

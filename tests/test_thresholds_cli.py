@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from thresholds.report_data import catalog_points, check_subjects
+from results.report.verdict_data import catalog_points, check_subjects
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = str(REPO / "tests" / "data" / "thresholds" / "example-part.toml")
@@ -199,8 +199,8 @@ def test_recalled_thresholds_say_unverified(capsys):
 
 
 def test_text_output_neutralises_control_characters_from_result_files(tmp_path, capsys):
-    from results.schema import DeviceInfo, Measurement, RunInfo, RunResult
-    from results.store import save
+    from results.files.schema import DeviceInfo, Measurement, RunInfo, RunResult
+    from results.files.store import save
 
     evil = "GPU\x1b[31mRED\x1b]0;title\x07\nsecond line"
     device = DeviceInfo(index=0, backend="cpu", name=evil, threads=2,
@@ -309,20 +309,21 @@ def test_catalog_points():
 
 
 def test_thresholds_never_imports_torch():
-    """Import thresholds and its commands module, run every handler: torch must not be loaded.
+    """Import thresholds and its commands module (now results.commands.export_control), run every
+    handler: torch must not be loaded.
     (bench.cli's parser also imports the other packages' command modules, so it is not used here.)"""
     code = (
         "import argparse, contextlib, io, json, sys\n"
-        "import thresholds, thresholds.commands, thresholds.report_data\n"
+        "import thresholds, results.commands.export_control, results.report.verdict_data\n"
         "parser = argparse.ArgumentParser()\n"
-        "thresholds.commands.register(parser.add_subparsers(dest='command'))\n"
+        "results.commands.export_control.register(parser.add_subparsers(dest='command'))\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    for argv in (['check', 'h100-sxm', '--json'], ['check', 'l4'], ['devices'], ['devices', '--json'],\n"
         "                 ['rules'], ['rules', '--json'], ['whatif', 'l4', '--count', '8']):\n"
         "        args = parser.parse_args(argv)\n"
         "        args.handler(args)\n"
-        "    thresholds.report_data.check_subjects(['h100-sxm'])\n"
-        "    thresholds.report_data.catalog_points()\n"
+        "    results.report.verdict_data.check_subjects(['h100-sxm'])\n"
+        "    results.report.verdict_data.catalog_points()\n"
         "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from results.schema import DeviceInfo
+from results.files.schema import DeviceInfo
 from thresholds.model import PRECISION_BITS
 from thresholds.derived import derived_metrics
 from thresholds.load import PACKAGE_DIR, load_catalog, load_derivation

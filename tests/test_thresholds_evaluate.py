@@ -12,7 +12,7 @@ from thresholds.evaluate import all3, any3, compare, evaluate, margin, not3
 from thresholds.load import PACKAGE_DIR, load_rules
 from thresholds.metrics import declared_metrics, tpp_from_tops
 from thresholds.model import Figure, Interval, MetricSet, MetricValue, Part
-from thresholds.report_data import check_subjects
+from results.report.verdict_data import check_subjects
 
 TODAY = datetime.date(2026, 11, 26)
 RULES = {r.id: r for r in load_rules(PACKAGE_DIR / "rules")}

@@ -99,7 +99,7 @@ def test_history_of_a_result_file_and_bad_subjects(tmp_path, capsys):
 
     sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
     import synth
-    from results import store
+    from results.files import store
 
     path = store.save(synth.h100_run(3), tmp_path)  # synthetic H100 file, labelled as such
     assert main(["history", str(path)]) == 0

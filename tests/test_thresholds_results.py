@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from results.schema import DeviceInfo, Measurement, RunInfo, RunResult
-from results.store import save
+from results.files.schema import DeviceInfo, Measurement, RunInfo, RunResult
+from results.files.store import save
 from thresholds.load import load_catalog
 from thresholds.match import match_part
-from thresholds.report_data import check_subjects
+from results.report.verdict_data import check_subjects
 from thresholds.subjects import result_subjects
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,11 +13,11 @@ sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
 import synth  # noqa: E402
 
 from bench.cli import main  # noqa: E402
-from results import store  # noqa: E402
-from results.schema import DeviceInfo  # noqa: E402
+from results.files import store  # noqa: E402
+from results.files.schema import DeviceInfo  # noqa: E402
 from thresholds.datasheet import ABOVE_PEAK_FRACTION, peak_fractions  # noqa: E402
-from thresholds.report_data import check_subjects  # noqa: E402
-from thresholds.verdict_block import verdict_block  # noqa: E402
+from results.report.verdict_data import check_subjects  # noqa: E402
+from results.render.verdict_block import verdict_block  # noqa: E402
 
 
 def _block(capsys, path) -> list[str]:

@@ -9,7 +9,7 @@ from thresholds.errors import RuleSelectionError
 from thresholds.evaluate import evaluate
 from thresholds.load import load_rules
 from thresholds.model import RuleSet, Subject, Verdict
-from thresholds.serialize import subject_json
+from results.render.verdict_json import subject_json
 from thresholds.subjects import resolve
 
 

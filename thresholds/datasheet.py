@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from results.schema import DeviceInfo, Measurement, RunResult
+from results.files.schema import DeviceInfo, Measurement, RunResult
 from thresholds.errors import DataFileError
 from thresholds.load import load_catalog
 from thresholds.match import match_part

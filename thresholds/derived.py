@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from results.schema import DeviceInfo
+from results.files.schema import DeviceInfo
 from thresholds.metrics import datacenter_metric, fmt_interval, tpp_from_tops
 from thresholds.model import (
     PRECISION_BITS, DerivationTables, DeviceFacts, Interval, MetricSet, MetricValue, Part,

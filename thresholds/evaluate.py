@@ -20,7 +20,7 @@ from thresholds.model import (
     REL_TOLERANCE, Clause, ClauseResult, Interval, LicenceNote, MetricSet, Nearest, Paragraph,
     RuleSet, Verdict,
 )
-from thresholds.text import clause_text, tags_text
+from results.render.verdict_text import clause_text, tags_text
 
 SCOPE_WORDS = {
     "cluster": "compute clusters (aggregate op/s and networking)",

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from thresholds.evaluate import evaluate
 from thresholds.model import RuleSet, Subject, Verdict
-from thresholds.render import cell
-from thresholds.serialize import verdict_json
-from thresholds.text import LABELS, SUFFIX, num
+from results.render.verdict_text import cell
+from results.render.verdict_json import verdict_json
+from results.render.verdict_text import LABELS, SUFFIX, num
 
 SCOPE_WORDS = {"cluster": "cluster", "model": "model training compute", "allocation": "export volumes",
                "hbm-stack": "HBM stacks", "device": "devices"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from results.schema import DeviceInfo
+from results.files.schema import DeviceInfo
 from thresholds.model import Part
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from results.schema import DeviceInfo, Measurement, RunResult
-from results.stats import BELOW_CACHE_FLAG
+from results.files.schema import DeviceInfo, Measurement, RunResult
+from results.analysis.stats import BELOW_CACHE_FLAG
 from thresholds.datasheet import above_peak_text, datasheet_peak_per_s, is_above_peak
 from thresholds.metrics import datacenter_metric, fmt_interval, tpp_from_tops, tpp_source
 from thresholds.model import PRECISION_BITS, DeviceFacts, Interval, MetricSet, MetricValue, Part

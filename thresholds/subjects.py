@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results import store
-from results.schema import RunResult
+from results.files import store
+from results.files.schema import RunResult
 from thresholds.derived import derived_metrics
 from thresholds.errors import SubjectError
 from thresholds.load import load_catalog, load_derivation, load_spec

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from results.terminal import short_repr
-from results.untrusted_file import UnreadableFile, read_untrusted, utf8_text
+from results.files.untrusted_file import UnreadableFile, read_untrusted, utf8_text
 from thresholds.errors import DataFileError
 from thresholds.model import TAGS
 

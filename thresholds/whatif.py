@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from thresholds.evaluate import evaluate
 from thresholds.model import Interval, MetricSet, MetricValue, RuleSet, Subject, Verdict
-from thresholds.text import LABELS, SUFFIX, num, value_text
+from results.render.verdict_text import LABELS, SUFFIX, num, value_text
 
 SECONDS_PER_DAY = 86400.0
 METRIC_ORDER = ("tpp", "performance_density", "io_bidirectional_gbs", "memory_bandwidth_gbs")

@@ -11,7 +11,7 @@ import math
 import sys
 
 from bench.modes import MODES
-from results.argtypes import bounded, non_empty
+from results.commands.argtypes import bounded, non_empty
 from results.errors import UsageError
 
 DEFAULT_SUITES = ("matmul", "memory", "hostlink")
@@ -95,8 +95,8 @@ def handle(args: argparse.Namespace) -> int:
     from bench.backend import resolve_device
     from bench.registry import families
     from bench.runner import RunOptions, scope_of
-    from results.out_folder import check_out_folder
-    from results.summary import make_console
+    from results.files.out_folder import check_out_folder
+    from results.render.run_summary import make_console
 
     launch = distributed.detect()
     lead = launch is None or launch.rank == 0  # only rank 0 talks and writes
@@ -141,8 +141,8 @@ def _measure_and_write(args, options, launch, lead, console, grouped, stops) -> 
     """Measure (in a session when ranks or collectives need one), write the file, print the
     summary, and return the exit code. `stops`: this process's SIGTERM/SIGHUP handling, if any."""
     from bench import orchestrate
-    from results.out_folder import check_out_folder
-    from results.summary import print_summary
+    from results.files.out_folder import check_out_folder
+    from results.render.run_summary import print_summary
 
     kind = options.backend_kind
     session = None

@@ -12,8 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from results.store import load
-    from results.summary import print_summary
+    from results.files.store import load
+    from results.render.run_summary import print_summary
     from results.terminal import printable
 
     results = [(path, load(path)) for path in args.files]  # validate every file before printing

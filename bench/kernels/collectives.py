@@ -39,8 +39,8 @@ from bench.backend import Backend
 from bench.measurement import measured, not_run
 from bench.registry import Case, register
 from bench.timing import plan_samples
-from results.collective_conventions import FORMULAS, IN_PLACE, busbw_factor, convention  # noqa: F401 (re-exported)
-from results.schema import Measurement, Timing
+from results.analysis.collective_conventions import FORMULAS, IN_PLACE, busbw_factor, convention  # noqa: F401 (re-exported)
+from results.files.schema import Measurement, Timing
 
 METHOD_VERSION = 1
 OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast")

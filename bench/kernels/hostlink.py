@@ -29,7 +29,7 @@ import torch
 from bench.backend import Backend
 from bench.measurement import measured, not_run
 from bench.placement import Placement, bound, gpu_local_placement
-from results.schema import Measurement
+from results.files.schema import Measurement
 from bench.registry import Case, register
 from bench.timing import SPIN_BEFORE_TWO_STREAMS_CYCLES, measure
 

@@ -31,8 +31,9 @@ import torch
 from bench.backend import Backend
 from bench.measurement import measured, not_run
 from bench.registry import Case, register
+from bench.nvml import TOPOLOGY, link_path  # noqa: F401 - re-exported (tests, docs)
 from bench.timing import SPIN_BEFORE_START_CYCLES, SPIN_BEFORE_TWO_STREAMS_CYCLES, measure
-from results.schema import Measurement, RunResult
+from results.files.schema import Measurement, RunResult
 
 METHOD_VERSION = 1
 
@@ -45,17 +46,6 @@ AGGREGATE_CONVENTION = (
     "sum over measured peers of p2p/bidirectional (both directions counted) + this GPU's "
     "hostlink/bidirectional_pinned (both directions); measured counterpart of the 2022 rule's "
     "aggregate bidirectional I/O")
-
-# nvidia-smi topo's legend for nvmlDeviceGetTopologyCommonAncestor levels.
-TOPOLOGY = {
-    0: "same board",
-    10: "PIX: through one PCIe switch",
-    20: "PXB: through several PCIe switches",
-    30: "PHB: through a PCIe host bridge",
-    40: "NODE: across host bridges in one NUMA node",
-    50: "SYS: across NUMA nodes",
-}
-
 
 class P2PBenchmark:
     name = "p2p"
@@ -176,7 +166,7 @@ def link_info(src: int, dst: int) -> dict[str, Any]:
         peer_reason = f"{type(exc).__name__}: {exc}"
     else:
         peer_reason = None
-    from bench.probe import NVML, NvmlUnavailable
+    from bench.nvml import NVML, NvmlUnavailable
 
     try:
         nvml = NVML.module()
@@ -194,25 +184,6 @@ def link_info(src: int, dst: int) -> dict[str, Any]:
     if path_reason:
         info["path_reason"] = path_reason
     return info
-
-
-def link_path(nvml: Any, handle_a: Any, handle_b: Any) -> tuple[str, str | None]:
-    """("nvlink" | "pcie (<topology level>)" | "unknown", reason) from an initialised pynvml."""
-    from bench.probe import error_text
-
-    reasons = []
-    try:
-        status = nvml.nvmlDeviceGetP2PStatus(handle_a, handle_b, nvml.NVML_P2P_CAPS_INDEX_NVLINK)
-        if status == nvml.NVML_P2P_STATUS_OK:
-            return "nvlink", None
-    except Exception as exc:  # noqa: BLE001 - NVML "Not Supported" is a recorded value
-        reasons.append(f"NVLink P2P status: {error_text(exc)}")
-    try:
-        level = int(nvml.nvmlDeviceGetTopologyCommonAncestor(handle_a, handle_b))
-    except Exception as exc:  # noqa: BLE001
-        reasons.append(f"topology: {error_text(exc)}")
-        return "unknown", "; ".join(reasons)
-    return f"pcie ({TOPOLOGY.get(level, f'level {level}')})", None
 
 
 # --------------------------------------------------------------------------- aggregate I/O

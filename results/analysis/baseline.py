@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from results import store
-from results.compare import Named
+from results.files import store
+from results.analysis.compare import Named
 from results.errors import TppbenchError
-from results.identity import model_name
+from results.analysis.identity import model_name
 
 REF_PREFIX = "ref:"
 ENV_VAR = "TPPBENCH_REFERENCE_DIR"

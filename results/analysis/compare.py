@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any, Iterable, Mapping, Sequence
 
-from results.identity import Slot, device_of, model_name, slot, slot_label
-from results.schema import DeviceInfo, Measurement, RunResult
-from results.significance import DEFAULT_ALPHA, assess
-from results.stats import rates_from_times
+from results.analysis.identity import Slot, device_of, model_name, slot, slot_label
+from results.files.schema import DeviceInfo, Measurement, RunResult
+from results.analysis.significance import DEFAULT_ALPHA, assess
+from results.analysis.stats import rates_from_times
 
 CHANGES = ("improved", "regressed", "unchanged", "noisy", "new", "missing", "incomparable")
 DEFAULT_FACTOR = 1.05

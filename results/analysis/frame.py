@@ -13,10 +13,10 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from results import store
+from results.files import store
 from results.errors import ResultFileError
-from results.identity import device_of, gpu_id, measurement_host
-from results.schema import RunResult
+from results.analysis.identity import device_of, gpu_id, measurement_host
+from results.files.schema import RunResult
 from results.terminal import printable
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from results.schema import DeviceInfo, Measurement, RunResult
+from results.files.schema import DeviceInfo, Measurement, RunResult
 
 Slot = tuple[int | None, int | None]  # (rank, device_index); (None, None) for a device-less case
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from results.schema import Stats
+from results.files.schema import Stats
 
 MIN_SAMPLES_MWU = 6  # with 6 vs 6 the smallest two-sided exact p is 0.002; 3 vs 3 can't reach 0.05
 DEFAULT_ALPHA = 0.05

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from results.schema import Stats
+from results.files.schema import Stats
 
 # A memory record whose buffers were held below 8x the last-level cache (bench.sizing): its rate
 # may include cache hits, so it is not taken for a DRAM figure without saying so.

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any
 
-from results.argtypes import bounded, iso_date
-from results.compare import CHANGES  # light: no pandas, scipy or matplotlib at import
-from results.sources import add_index_arguments  # light: argparse and the error classes
+from results.commands.argtypes import bounded, iso_date
+from results.analysis.compare import CHANGES  # light: no pandas, scipy or matplotlib at import
+from results.commands.sources import add_index_arguments  # light: argparse and the error classes
+from results.files.outputs import check_output, write_atomically  # re-exported: light, os and pathlib
 
 EXIT_FAIL_ON = 3  # compare --fail-on matched at least one row
 
@@ -76,11 +75,12 @@ def _register_compare(subparsers: Any) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from results import baseline, store
-    from results.compare import Named, compare
+    from results.analysis import baseline
+    from results.files import store
+    from results.analysis.compare import Named, compare
     from results.render import markdown, text
 
-    from results.sources import input_paths
+    from results.commands.sources import input_paths
 
     currents = [Named(p, store.load(p)) for p in input_paths(args, args.current, "compare")]
     base = baseline.resolve(args.base, currents, baseline.reference_dir(args.reference_dir))
@@ -131,10 +131,10 @@ def run_fleet(args: argparse.Namespace) -> int:
 
         raise UsageError("--parquet needs pyarrow: pip install 'tppbench[parquet]' (or use --csv)")
     from results.errors import TppbenchError
-    from results.fleet import DEFAULT_THRESHOLD, OutlierRule
+    from results.analysis.fleet import DEFAULT_THRESHOLD, OutlierRule
     from results.index.command import print_skipped
     from results.render import text
-    from results.sources import selection_of, source_of
+    from results.commands.sources import selection_of, source_of
 
     for target in (args.csv, args.parquet):  # a bad output path fails before minutes of loading
         if target:
@@ -201,8 +201,8 @@ def run_report(args: argparse.Namespace) -> int:
 
     if not args.markdown and not args.output:
         raise UsageError("report: -o OUT is required for the HTML report (or use --markdown)")
-    from results import report
-    from results.sources import input_paths
+    from results.report import page as report
+    from results.commands.sources import input_paths
 
     paths = input_paths(args, args.files, "report")
     if args.output:
@@ -224,38 +224,3 @@ def run_report(args: argparse.Namespace) -> int:
     print(f"wrote {path}")
     return 0
 
-
-# --------------------------------------------------------------------------- output files
-
-
-def check_output(path: str | os.PathLike[str], inputs: Any = ()) -> Path:
-    """An output file path that can be written: its folder exists, it is not a folder, and it is
-    not one of the input result files (which are never modified). Else a one-line UsageError."""
-    from results.errors import UsageError
-
-    target = Path(path)
-    if len(target.name.encode(errors="surrogateescape")) > 255:  # NAME_MAX of common file systems
-        raise UsageError(f"{target}: file name longer than 255 bytes")
-    if not os.path.isdir(target.parent):  # os.path: False, not an OSError, for an over-long name
-        raise UsageError(f"{target}: folder {target.parent} does not exist")
-    if os.path.isdir(target):
-        raise UsageError(f"{target}: is a folder; give a file name to write")
-    resolved = os.path.realpath(target)  # unlike Path.resolve, never raises on a symlink loop
-    if any(os.path.realpath(p) == resolved for p in inputs):
-        raise UsageError(f"{target}: is one of the input result files; input files are never overwritten")
-    return target
-
-
-def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any]) -> Path:
-    """Write an output file (CSV, Parquet, report) atomically, replacing an older one.
-
-    `write` gets the open binary handle. A failure leaves any existing file untouched and is one
-    line (exit 1), not a traceback."""
-    from results.atomic import publish_replace
-    from results.errors import TppbenchError
-
-    target = check_output(path)
-    try:
-        return publish_replace(target, write)
-    except OSError as exc:
-        raise TppbenchError(f"{target}: cannot write: {exc.strerror or exc}") from None

@@ -9,7 +9,7 @@ import argparse
 import datetime
 import json
 
-from results.argtypes import bounded, iso_date
+from results.commands.argtypes import bounded, iso_date
 
 EXIT_CONTROLLED = 3
 
@@ -69,7 +69,7 @@ def _print_json(document: dict) -> None:
 
 def run_check_command(args: argparse.Namespace) -> int:
     from thresholds.check import document, run_check, select_rules
-    from thresholds.render import render_check
+    from results.render.verdicts import render_check
 
     as_of = args.as_of or datetime.date.today()
     checked = run_check(args.subjects, args.rules, as_of, args.near)
@@ -87,7 +87,7 @@ def run_check_command(args: argparse.Namespace) -> int:
 def run_devices_command(args: argparse.Namespace) -> int:
     from thresholds.check import check_subject, device_rules, document
     from thresholds.load import load_catalog
-    from thresholds.render import render_devices
+    from results.render.verdicts import render_devices
     from thresholds.subjects import catalog_subject
 
     rules = device_rules(args.as_of)
@@ -103,7 +103,7 @@ def run_devices_command(args: argparse.Namespace) -> int:
 def run_history_command(args: argparse.Namespace) -> int:
     from thresholds.history import history, history_json
     from thresholds.load import load_rules
-    from thresholds.render import render_history
+    from results.render.verdicts import render_history
     from thresholds.subjects import resolve
 
     rules = load_rules()
@@ -117,8 +117,8 @@ def run_history_command(args: argparse.Namespace) -> int:
 
 def run_rules_command(args: argparse.Namespace) -> int:
     from thresholds.load import load_rules
-    from thresholds.render import render_rules
-    from thresholds.serialize import rule_json
+    from results.render.verdicts import render_rules
+    from results.render.verdict_json import rule_json
 
     today = datetime.date.today()
     rules = load_rules()
@@ -131,7 +131,7 @@ def run_rules_command(args: argparse.Namespace) -> int:
 
 def run_whatif_command(args: argparse.Namespace) -> int:
     from thresholds.load import load_rules
-    from thresholds.render import render_whatif
+    from results.render.verdicts import render_whatif
     from thresholds.subjects import resolve
     from thresholds.whatif import what_if
 
@@ -149,7 +149,7 @@ def run_whatif_command(args: argparse.Namespace) -> int:
 def _measured_rate(path: str, subject) -> tuple[float, str, str]:
     """(op/s per device, precision, source) from a result file: the device matching the subject's
     catalog part if there is one, else the first device with an ok matmul record."""
-    from results import store
+    from results.files import store
     from results.errors import ResultFileError
     from thresholds.load import load_catalog
     from thresholds.match import match_part

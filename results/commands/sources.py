@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from results.argtypes import iso_date
+from results.commands.argtypes import iso_date
 from results.errors import ResultFileError, TppbenchError, UsageError
 
 if TYPE_CHECKING:
-    from results.fleet import OutlierRule
-    from results.frame import LoadProblem
+    from results.analysis.fleet import OutlierRule
+    from results.analysis.frame import LoadProblem
     from results.index.queries import Selection
 
 
@@ -67,13 +67,13 @@ class FileSource:
         return " ".join(self.paths)
 
     def result_paths(self) -> list[str]:
-        from results import store
+        from results.files import store
 
         return [str(p) for p in store.discover(self.paths)]  # Path-normalised, as load_frame names them
 
     def fleet(self, rule: "OutlierRule", shown: int | None = None) -> FleetTables:
-        from results.fleet import analyze
-        from results.frame import load_frame
+        from results.analysis.fleet import analyze
+        from results.analysis.frame import load_frame
 
         loaded = load_frame(self.paths, strict=self.strict, on_problem=self.on_problem)
         self._inputs = set(loaded.frame["source"].unique())
@@ -81,12 +81,12 @@ class FileSource:
         return FleetTables(self._analysis, loaded.files_read, len(loaded.problems))
 
     def check_output(self, target: str) -> None:
-        from results.commands import check_output
+        from results.files.outputs import check_output
 
         check_output(target, self._inputs)
 
     def export(self, target: str, file_format: str) -> Path:
-        from results.commands import write_atomically
+        from results.files.outputs import write_atomically
 
         rows = self._analysis.rows
         if file_format == "csv":
@@ -124,7 +124,7 @@ class IndexSource:
         return FleetTables(analysis, analysis.files_read, analysis.skipped)
 
     def check_output(self, target: str) -> None:
-        from results.commands import check_output
+        from results.files.outputs import check_output
 
         resolved = os.path.abspath(check_output(target))
         inside = os.path.abspath(self.folder) + os.sep
@@ -132,7 +132,7 @@ class IndexSource:
             raise UsageError(f"{target}: is inside the index or one of its result files; those are never overwritten")
 
     def export(self, target: str, file_format: str) -> Path:
-        from results.commands import check_output
+        from results.files.outputs import check_output
 
         assert self._rule is not None, "fleet() first"
         return self.reader.export(self._rule, check_output(target), file_format)

@@ -28,8 +28,8 @@ import functools
 import re
 from typing import Annotated, Any, Callable, Literal, Optional
 
-from results import schema
-from results.schema import (MAX_INT, MAX_MAGNITUDE, DeviceInfo, Measurement, RunInfo, RunResult,
+from results.files import schema
+from results.files.schema import (MAX_INT, MAX_MAGNITUDE, DeviceInfo, Measurement, RunInfo, RunResult,
                             SchemaError)
 
 try:

@@ -15,12 +15,12 @@ import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from results import compiled_schema
-from results.atomic import publish_new
+from results.files import compiled_schema
+from results.files.atomic import publish_new
 from results.errors import ResultFileError
-from results.schema import MAX_NESTING, READABLE_VERSIONS, SCHEMA_VERSION, RunResult, SchemaError, from_dict, to_dict
+from results.files.schema import MAX_NESTING, READABLE_VERSIONS, SCHEMA_VERSION, RunResult, SchemaError, from_dict, to_dict
 from results.terminal import short_repr
-from results.untrusted_file import UnreadableFile, read_untrusted, utf8_text
+from results.files.untrusted_file import UnreadableFile, read_untrusted, utf8_text
 
 SUPPORTED_VERSIONS = READABLE_VERSIONS
 # Result files seen here: 24 KB (CPU quick run), 36 KB (one-GPU quick fixture); this leaves room

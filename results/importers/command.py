@@ -15,8 +15,8 @@ from typing import Any
 
 from results.importers import FORMATS, importer
 from results.importers.source import ImportFailed, Imported, Source
-from results.schema import SchemaError, from_dict, to_dict
-from results.untrusted_file import UnreadableFile, read_untrusted
+from results.files.schema import SchemaError, from_dict, to_dict
+from results.files.untrusted_file import UnreadableFile, read_untrusted
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024  # the largest log seen here is 75 KB; far larger is not a tool's output
 _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
@@ -49,8 +49,8 @@ def _host(text: str) -> str:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from results import store
-    from results.out_folder import check_out_folder
+    from results.files import store
+    from results.files.out_folder import check_out_folder
 
     check_out_folder(args.out)  # before any input is read: a bad --out is one line, exit 2
     if args.files.count("-") > 1:

@@ -23,8 +23,8 @@ from typing import Any
 
 from results.importers.source import (NUMBER, ImportFailed, Imported, Skipped, Source, Tool, device,
                                       imported_run, printed_stats, provenance, unknown_devices)
-from results.keys import case_key
-from results.schema import Measurement, RunResult
+from results.files.keys import case_key
+from results.files.schema import Measurement, RunResult
 
 TOOL = "mamf-finder"
 TERA = 1e12

@@ -22,12 +22,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from results.collective_conventions import FORMULAS, IN_PLACE, busbw_factor, convention
+from results.analysis.collective_conventions import FORMULAS, IN_PLACE, busbw_factor, convention
 from results.importers.source import (NUMBER, ImportFailed, Imported, Skipped, Source, Tool, device,
                                       imported_run, printed_number, printed_stats, provenance,
                                       unknown_devices)
-from results.keys import case_key
-from results.schema import DeviceInfo, Measurement, RunResult
+from results.files.keys import case_key
+from results.files.schema import DeviceInfo, Measurement, RunResult
 
 TOOL = "nccl-tests"
 OPS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "reduce_scatter": "reduce_scatter",

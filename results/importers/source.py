@@ -17,9 +17,9 @@ from importlib import metadata
 from typing import Any, Iterable, Mapping
 
 from results.errors import TppbenchError
-from results.schema import DeviceInfo, RunInfo, RunResult, Stats
-from results.stats import summarize
-from results.untrusted_file import UnreadableFile, utf8_text
+from results.files.schema import DeviceInfo, RunInfo, RunResult, Stats
+from results.analysis.stats import summarize
+from results.files.untrusted_file import UnreadableFile, utf8_text
 
 # A number as the tools print it: non-negative, decimal, at most a two-digit exponent; nothing float()
 # refuses ("70..742", "1.2.3") and, with digit runs bounded by Source.of, nothing it makes infinite.

@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from results import store
+from results.files import store
 from results.errors import ResultFileError
-from results.frame import LoadProblem
+from results.analysis.frame import LoadProblem
 from results.index import layout, tables
 from results.index.parse import ChunkResult, FileOutcome, FileTask, parse_chunk
 

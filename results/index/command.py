@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from results.argtypes import bounded
+from results.commands.argtypes import bounded
 
 workers_type = bounded(int, at_least=1, expected="a whole number >= 1")
 

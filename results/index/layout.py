@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from results.atomic import publish_replace
+from results.files.atomic import publish_replace
 from results.errors import TppbenchError
 
 MANIFEST = "tppbench-index.json"

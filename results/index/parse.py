@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from results import store
+from results.files import store
 from results.errors import ResultFileError
 from results.index import tables
 

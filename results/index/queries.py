@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from results import fleet
+from results.analysis import fleet
 from results.errors import TppbenchError
-from results.frame import COLUMNS
+from results.analysis.frame import COLUMNS
 from results.index import layout, tables
 
 if TYPE_CHECKING:

@@ -14,10 +14,10 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
-from results.frame import COLUMNS, rows
-from results.identity import device_of
-from results.schema import RunResult
-from results.store import slug
+from results.analysis.frame import COLUMNS, rows
+from results.analysis.identity import device_of
+from results.files.schema import RunResult
+from results.files.store import slug
 
 UTC_TIME = pa.timestamp("us", tz="UTC")
 

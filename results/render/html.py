@@ -9,7 +9,7 @@ import base64
 import html
 from typing import Any, Iterable, Sequence
 
-from results.report_model import ReportData
+from results.report.model import ReportData
 from results.render.units import human_rate, interval_text, percent
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"

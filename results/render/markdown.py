@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from results.compare import Comparison
+from results.analysis.compare import Comparison
 from results.render.text import clean, comparison_cells
 from results.render.units import human_rate, interval_text, percent
 

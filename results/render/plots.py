@@ -17,7 +17,7 @@ from results.render.units import scaled
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from results.report_model import Band, BandPoint, BandwidthBar, MapPoint, PeerMatrix, PrecisionBar, Region
+    from results.report.model import Band, BandPoint, BandwidthBar, MapPoint, PeerMatrix, PrecisionBar, Region
 
 DPI = 100
 REGION_COLOURS = {"3A090.a": "#f6c9c4", "3A090.b": "#fde3bf"}

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from results.schema import Measurement, RunResult
+from results.files.schema import Measurement, RunResult
 from results.terminal import printable
 
 # work unit -> (display unit, divisor)
@@ -111,7 +111,7 @@ def print_summary(result: RunResult, console: Console | None = None, origin: str
         console.print(extra)
     counts = {s: sum(1 for m in result.measurements if m.status == s) for s in ("ok", "skipped", "error")}
     console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} error")
-    from thresholds.verdict_block import verdict_block
+    from results.render.verdict_block import verdict_block
 
     for line in verdict_block(result, origin):
         console.print(_safe(line), highlight=False, soft_wrap=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from results.compare import Comparison
+from results.analysis.compare import Comparison
 from results.render.units import human_rate, ratio_text
 from results.terminal import printable
 

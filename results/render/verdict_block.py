@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime
 
 from results.errors import TppbenchError
-from results.schema import RunResult
+from results.files.schema import RunResult
 from thresholds.check import check_subject, device_rules
 from thresholds.model import PRECISION_BITS, Interval, MetricSet, Subject, Verdict
 from thresholds.subjects import subjects_of_result
-from thresholds.text import LABELS, SUFFIX, num, value_text
+from results.render.verdict_text import LABELS, SUFFIX, num, value_text
 from thresholds.whatif import METRIC_ORDER
 
 SHORT = {"tpp": "TPP", "performance_density": "PD", "io_bidirectional_gbs": "I/O",

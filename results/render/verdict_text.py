@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from thresholds.model import Clause, Interval
+from thresholds.model import Clause, Interval, Verdict
 
 LABELS = {
     "tpp": "TPP",
@@ -86,3 +86,17 @@ def clause_text(clause: Clause, value: Interval | bool | None, result: bool | No
 
 def tags_text(tags: tuple[str, ...]) -> str:
     return f"[{'/'.join(tags)}]" if tags else ""
+
+
+def cell(v: Verdict) -> str:
+    if not v.applicable:
+        return "n/a"
+    if v.effect == "band":
+        text = {True: "inside", False: "outside", None: "?"}[v.met]
+    elif v.outcome == "controlled":
+        text = v.paragraph or "controlled"
+    elif v.outcome == "indeterminate":
+        text = "?"
+    else:
+        text = "not (Note 2)" if v.exemption and "Note 2" in v.exemption else "not"
+    return text + ("~" if v.near_limit else "")

@@ -12,8 +12,8 @@ from results.render.text import clean
 from thresholds.check import Checked
 from thresholds.load import load_catalog
 from thresholds.model import MetricValue, RuleSet, Verdict
-from thresholds.serialize import DISPLAY_METRICS
-from thresholds.text import LABELS, SUFFIX, num, tags_text, value_text
+from results.render.verdict_json import DISPLAY_METRICS
+from results.render.verdict_text import LABELS, SUFFIX, cell, num, tags_text, value_text
 from thresholds.whatif import METRIC_ORDER, WhatIf
 
 OUTCOME_WORDS = {"controlled": "CONTROLLED", "not_controlled": "not controlled", "indeterminate": "INDETERMINATE"}
@@ -119,20 +119,6 @@ def render_check(checked: list[Checked], rules: tuple[RuleSet, ...], as_of: date
                 out.extend(verdict_lines(v, shown=licence_shown))
         out.append("")
     return _lines(out)
-
-
-def cell(v: Verdict) -> str:
-    if not v.applicable:
-        return "n/a"
-    if v.effect == "band":
-        text = {True: "inside", False: "outside", None: "?"}[v.met]
-    elif v.outcome == "controlled":
-        text = v.paragraph or "controlled"
-    elif v.outcome == "indeterminate":
-        text = "?"
-    else:
-        text = "not (Note 2)" if v.exemption and "Note 2" in v.exemption else "not"
-    return text + ("~" if v.near_limit else "")
 
 
 def _short_cell(mv: MetricValue) -> str:

@@ -13,9 +13,9 @@ import datetime
 from dataclasses import replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from results import report_sections as sections
-from results import store
-from results.report_model import (
+from results.report import sections as sections
+from results.files import store
+from results.report.model import (
     INF, Band, BandPoint, HistoryStrip, MapPoint, Region, ReportData, Subject, VerdictRow,
 )
 
@@ -51,7 +51,7 @@ def build(
 
     `check` / `catalog` / `histories` stand in for thresholds.report_data's functions (tests)."""
     if check is None or catalog is None or histories is None:
-        from thresholds import report_data
+        from results.report import verdict_data as report_data
 
         check = check or report_data.check_subjects
         catalog = catalog or report_data.catalog_points

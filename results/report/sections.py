@@ -6,9 +6,9 @@ from __future__ import annotations
 from statistics import median
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from results.identity import model_name
-from results.report_model import BandwidthBar, CaseTelemetry, PeerMatrix, PrecisionBar, RunContext
-from results.schema import DeviceInfo, Measurement, RunResult
+from results.analysis.identity import model_name
+from results.report.model import BandwidthBar, CaseTelemetry, PeerMatrix, PrecisionBar, RunContext
+from results.files.schema import DeviceInfo, Measurement, RunResult
 
 RatioLookup = Callable[[str, int], Mapping[str, float]]  # (file, device index) -> measured/peak per precision
 

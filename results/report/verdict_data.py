@@ -9,7 +9,7 @@ import datetime
 from thresholds.check import document, run_check
 from thresholds.history import history, history_json
 from thresholds.load import load_catalog, load_rules
-from thresholds.serialize import value_json
+from results.render.verdict_json import value_json
 from thresholds.subjects import catalog_subject, resolve
 
 

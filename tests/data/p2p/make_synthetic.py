@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.kernels.p2p import aggregate_io
 from bench.registry import Case
-from results.schema import DeviceInfo, Measurement, RunInfo, RunResult, SCHEMA_VERSION, to_dict
+from results.files.schema import DeviceInfo, Measurement, RunInfo, RunResult, SCHEMA_VERSION, to_dict
 
 HOST = "synthetic-host"
 OUT = Path(__file__).with_name("synthetic-2gpu-p2p.json")

@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from results import store  # noqa: E402
-from results.schema import (  # noqa: E402
+from results.files import store  # noqa: E402
+from results.files.schema import (  # noqa: E402
     DeviceInfo, Measurement, RangeSummary, RunInfo, RunResult, Telemetry, Timing,
 )
-from results.stats import noise_flags, rates_from_times, summarize  # noqa: E402
+from results.analysis.stats import noise_flags, rates_from_times, summarize  # noqa: E402
 
 H100 = "NVIDIA H100 80GB HBM3"
 A100 = "NVIDIA A100-SXM4-80GB"
