@@ -139,6 +139,13 @@ def _io(result: RunResult, device: DeviceInfo, origin: str) -> MetricValue:
                         "of its measured peer figures, host link not added; a lower bound"),
                 note="lower bound: peer links without the host link",
             )
+        if "lower_bound" in top.flags:
+            why = top.extra.get("lower_bound_reason") if isinstance(top.extra, dict) else None
+            return MetricValue(
+                "io_bidirectional_gbs", Interval(top.rate / 1e9, math.inf), MEASURED,
+                source=f"p2p/aggregate_io ({origin}): {why or 'a lower bound'}",
+                note="lower bound: no concurrent all-peers figure, or links that may be shared",
+            )
         if "host_link_missing" in top.flags:
             return MetricValue(
                 "io_bidirectional_gbs", Interval(top.rate / 1e9, math.inf), MEASURED,
@@ -148,7 +155,8 @@ def _io(result: RunResult, device: DeviceInfo, origin: str) -> MetricValue:
             )
         return MetricValue(
             "io_bidirectional_gbs", Interval.point(top.rate / 1e9), MEASURED,
-            source=f"p2p/aggregate_io: measured peer links + host link, bidirectional ({origin})",
+            source=(f"p2p/aggregate_io ({origin}): every peer at once (p2p/all_peers) + host link, "
+                    "bidirectional"),
             note=CAVEAT,
         )
     host = [m for m in _ok(result, device, "hostlink") if m.variant == "bidirectional_pinned"]

@@ -24,6 +24,7 @@ With fewer than two GPUs (or on the CPU) every case is recorded as skipped with 
 from __future__ import annotations
 
 import itertools
+import statistics
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
@@ -35,17 +36,24 @@ from bench.nvml import TOPOLOGY, link_path  # noqa: F401 - re-exported (tests, d
 from bench.timing import SPIN_BEFORE_START_CYCLES, SPIN_BEFORE_TWO_STREAMS_CYCLES, measure
 from results.files.schema import Measurement, RunResult
 
-METHOD_VERSION = 1
+METHOD_VERSION = 2  # 2: aggregate_io from the concurrent all-peers measurement, never a sum of pairs
 
 VARIANTS = {
     "unidirectional": "bytes copied src->dst once per call (copy engine, cudaMemcpyAsync via copy_)",
     "bidirectional": ("sum of both directions: buffer bytes each way, i->j and j->i started together "
                       "on one stream per GPU (copy engine)"),
+    "all_peers": ("this GPU's total with every peer at once: a buffer from it to each peer and one from "
+                  "each peer to it, 2 x (peers) x buffer bytes, all copies started together, one stream "
+                  "per copy on its source GPU (nvbandwidth's all_to_one + one_to_all at once); rate = "
+                  "bytes / the window from the shared start to the last copy's end"),
 }
 AGGREGATE_CONVENTION = (
-    "sum over measured peers of p2p/bidirectional (both directions counted) + this GPU's "
-    "hostlink/bidirectional_pinned (both directions); measured counterpart of the 2022 rule's "
-    "aggregate bidirectional I/O")
+    "this GPU's peer I/O measured with every peer at once (p2p/all_peers, both directions), plus "
+    "hostlink/bidirectional_pinned where the peers are reached over NVLink (a separate link from the "
+    "PCIe host link); never a sum of pairs measured one at a time. Without all_peers, the largest "
+    "single pair is a flagged lower bound. Measured counterpart of the 2022 rule's aggregate "
+    "bidirectional I/O")
+LOWER_BOUND_FLAG = "lower_bound"
 
 class P2PBenchmark:
     name = "p2p"
@@ -61,14 +69,17 @@ class P2PBenchmark:
     def _cases(self, backend: Backend, mode: str, gpus: Sequence[int]) -> list[Case]:
         size = backend.sizes(mode).hostlink_bytes
         if backend.kind != "cuda" or len(gpus) < 2:
-            return [Case("p2p", variant, {"bytes": size}) for variant in VARIANTS]
+            return [Case("p2p", variant, {"bytes": size}) for variant in ("unidirectional", "bidirectional")]
         uni = [Case("p2p", "unidirectional", {"src": i, "dst": j, "bytes": size})
                for i, j in itertools.permutations(gpus, 2)]
         bi = [Case("p2p", "bidirectional", {"src": i, "dst": j, "bytes": size})
               for i, j in itertools.combinations(gpus, 2)]
-        return uni + bi
+        every = [Case("p2p", "all_peers", {"device": g, "peers": len(gpus) - 1, "bytes": size}) for g in gpus]
+        return uni + bi + every
 
     def run(self, case: Case, backend: Backend, mode: str) -> Measurement:
+        if case.variant == "all_peers" and "device" in case.params:
+            return self._all_peers(case, backend, mode)
         if "src" not in case.params:
             return not_run(case, backend.device_index, "skipped", skip_reason(backend.kind),
                            unit="byte", convention=VARIANTS[case.variant])
@@ -95,6 +106,30 @@ class P2PBenchmark:
                         if not torch.equal(got, want.to(got.device))), None)
         return measured(case, src, times_s=times_s, timing=timing, work_per_call=work, unit="byte",
                         convention=VARIANTS[case.variant], method_version=METHOD_VERSION,
+                        check_error=problem, extra=extra)
+
+    def _all_peers(self, case: Case, backend: Backend, mode: str) -> Measurement:
+        gpu, size = int(case.params["device"]), int(case.params["bytes"])
+        peers = [g for g in range(torch.cuda.device_count()) if g != gpu][: int(case.params["peers"])]
+        mine = _random_bytes(size, gpu)
+        theirs = {p: _random_bytes(size, p) for p in peers}
+        inbound = {p: torch.empty(size, dtype=torch.uint8, device=f"cuda:{gpu}") for p in peers}
+        outbound = {p: torch.empty(size, dtype=torch.uint8, device=f"cuda:{p}") for p in peers}
+        copies = [(mine, outbound[p]) for p in peers] + [(theirs[p], inbound[p]) for p in peers]
+        overlaps: list[float] = []
+        fn = _all_at_once(copies, gpu, overlaps)
+        times_s, timing = measure(fn, backend, backend.budget(mode), flush_cache=False,
+                                  self_timed_clock="cuda_event")
+        for g in (gpu, *peers):
+            torch.cuda.synchronize(g)
+        problem = next((f"copy {src.device}->{dst.device} differs from its source"
+                        for src, dst in copies if not torch.equal(dst, src.to(dst.device))), None)
+        extra = {"peers": peers, "copies": len(copies), "paths": {str(p): link_info(gpu, p)["path"] for p in peers},
+                 "window_overlap_median": statistics.median(overlaps) if overlaps else None,
+                 "window_overlap_note": ("mean copy duration / window: 1.0 when every copy ran the whole "
+                                         "window, lower when copies finished apart")}
+        return measured(case, gpu, times_s=times_s, timing=timing, work_per_call=float(len(copies) * size),
+                        unit="byte", convention=VARIANTS["all_peers"], method_version=METHOD_VERSION,
                         check_error=problem, extra=extra)
 
     def derive(self, measurements: Sequence[Measurement], run_host: str) -> list[Measurement]:
@@ -151,6 +186,40 @@ def _bidirectional(a_i: torch.Tensor, b_j: torch.Tensor, a_j: torch.Tensor, b_i:
         end.record(s_i)
         end.synchronize()
         return start.elapsed_time(end) / 1e3
+    return fn
+
+
+def _all_at_once(copies: Sequence[tuple[torch.Tensor, torch.Tensor]], gpu: int, overlaps: list[float]
+                 ) -> Callable[[], float]:
+    """Every copy on its own stream of its source GPU, all held behind one spin and one start event
+    on `gpu`, so they run together; the window ends when the last one ends. Each copy's stream is
+    current only on its source device, so torch's cross-device barrier meets the destination's idle
+    default stream and never serialises the copies (aten Copy.cu, copy_device_to_device)."""
+    main = torch.cuda.Stream(device=f"cuda:{gpu}")
+    streams = [torch.cuda.Stream(device=src.device) for src, _ in copies]
+
+    def fn() -> float:
+        start = torch.cuda.Event(enable_timing=True)
+        with torch.cuda.stream(main):
+            torch.cuda._sleep(SPIN_BEFORE_TWO_STREAMS_CYCLES)  # holds every stream until all are queued
+            start.record(main)
+        ends = []
+        for (src, dst), stream in zip(copies, streams):
+            stream.wait_event(start)
+            with torch.cuda.stream(stream):
+                dst.copy_(src, non_blocking=True)
+            end = torch.cuda.Event(enable_timing=True)
+            end.record(stream)
+            ends.append(end)
+        for end in ends:
+            main.wait_event(end)
+        last = torch.cuda.Event(enable_timing=True)
+        last.record(main)
+        last.synchronize()
+        window_s = start.elapsed_time(last) / 1e3
+        durations = [start.elapsed_time(end) / 1e3 for end in ends]
+        overlaps.append(sum(durations) / (len(durations) * window_s) if window_s > 0 else 0.0)
+        return window_s
     return fn
 
 
@@ -216,38 +285,65 @@ def aggregate_io(measurements: Sequence[Measurement], run_host: str) -> list[Mea
 
 def _aggregate_one(gpu: int, host: str, pairs: Sequence[Measurement], everything: Sequence[Measurement],
                    host_of: Callable[[Measurement], str]) -> Measurement:
+    """This GPU's measured I/O: the concurrent all-peers figure (plus the host link when the peers are
+    over NVLink); without it, the largest single pair, flagged as a lower bound. Pairs measured one
+    at a time are never added: on NVSwitch and PCIe-switch boards they share this GPU's links."""
     case = Case("p2p", "aggregate_io", {"device": gpu})
     mine = [m for m in pairs if gpu in (int(m.params["src"]), int(m.params["dst"]))]
-    template = mine[0]
-    failed = [m for m in mine if m.status != "ok" or m.rate is None]
-    if failed:
-        reasons = "; ".join(f"{m.key}: {m.status}: {m.reason}" for m in failed)
-        return _stamp(not_run(case, gpu, "error", f"a peer pair was not measured: {reasons}",
-                              unit="byte", convention=AGGREGATE_CONVENTION), template)
-    peers = {}
-    for m in mine:
-        peer = int(m.params["dst"]) if int(m.params["src"]) == gpu else int(m.params["src"])
-        peers[str(peer)] = m.rate
+    concurrent = next((m for m in everything if m.benchmark == "p2p" and m.variant == "all_peers"
+                       and m.params.get("device") == gpu and host_of(m) == host), None)
+    template = concurrent or mine[0]
+    ok_pairs = [m for m in mine if m.status == "ok" and m.rate]
     link = next((m for m in everything if m.benchmark == "hostlink" and m.variant == "bidirectional_pinned"
                  and m.device_index == gpu and host_of(m) == host and m.status == "ok" and m.rate), None)
-    peer_sum = float(sum(peers.values()))
-    total = peer_sum + (link.rate if link is not None else 0.0)
-    extra = {
-        "peers": peers, "peer_sum": peer_sum,
-        "hostlink_bidirectional": link.rate if link is not None else None,
-        "hostlink_key": link.key if link is not None else None,
-        "summed": ("peer bidirectional over " + ",".join(peers)
-                   + (" + host link bidirectional_pinned" if link is not None else " (host link not measured)")),
+    flags: list[str] = []
+    extra: dict[str, Any] = {
+        "pairs": {str(_peer(m, gpu)): m.rate for m in ok_pairs},
         "note": ("GPUs not visible to this process (CUDA_VISIBLE_DEVICES, --gpus) and links to other "
                  "hosts are not counted"),
     }
-    flags = () if link is not None else ("host_link_missing",)
+    if concurrent is not None and concurrent.status == "ok" and concurrent.rate:
+        peers_rate, extra["peers_from"] = float(concurrent.rate), concurrent.key
+        extra["window_overlap_median"] = concurrent.extra.get("window_overlap_median")
+        paths = concurrent.extra.get("paths") or {}
+    elif ok_pairs:
+        best = max(ok_pairs, key=lambda m: m.rate)
+        peers_rate, extra["peers_from"] = float(best.rate), best.key
+        paths = {str(_peer(m, gpu)): m.extra.get("path") for m in ok_pairs}
+        flags.append(LOWER_BOUND_FLAG)
+        extra["lower_bound_reason"] = ("no concurrent all-peers measurement: the largest single pair "
+                                       "(pairs measured one at a time share this GPU's links; never summed)")
+    else:
+        failed = [m for m in ([concurrent] if concurrent else []) + mine if m.status != "ok"]
+        reasons = "; ".join(f"{m.key}: {m.status}: {m.reason}" for m in failed) or "no peer figure"
+        return _stamp(not_run(case, gpu, "error", f"no peer figure was measured: {reasons}",
+                              unit="byte", convention=AGGREGATE_CONVENTION), template)
+    over_nvlink = bool(paths) and all(str(p).startswith("nvlink") for p in paths.values())
+    total = peers_rate
+    extra["peers_rate"] = peers_rate
+    extra["hostlink_bidirectional"] = link.rate if link is not None else None
+    if link is None:
+        flags.append("host_link_missing")
+        extra["summed"] = "peers only (host link not measured)"
+    elif over_nvlink:
+        total += float(link.rate)
+        extra["summed"] = "peers (NVLink) + host link bidirectional_pinned (PCIe): separate links"
+    else:
+        total = max(peers_rate, float(link.rate))
+        flags.append(LOWER_BOUND_FLAG)
+        extra["summed"] = ("the larger of peers and host link: the peers are not (all) over NVLink, so peer "
+                           "traffic may share the PCIe link the host link uses; not added")
+        extra.setdefault("lower_bound_reason", "peer and host traffic may share one PCIe link")
     return Measurement(
         key=case.key, benchmark="p2p", variant="aggregate_io", precision=None, params=dict(case.params),
         device_index=gpu, status="ok", reason=None, unit="byte", convention=AGGREGATE_CONVENTION,
-        work_per_call=0.0, rate=total, flags=flags, method_version=METHOD_VERSION,
+        work_per_call=0.0, rate=total, flags=tuple(dict.fromkeys(flags)), method_version=METHOD_VERSION,
         host=template.host, rank=template.rank, extra=extra,
     )
+
+
+def _peer(m: Measurement, gpu: int) -> int:
+    return int(m.params["dst"]) if int(m.params["src"]) == gpu else int(m.params["src"])
 
 
 def _stamp(record: Measurement, like: Measurement) -> Measurement:

@@ -1,6 +1,7 @@
 """Writes synthetic-2gpu-p2p.json: a SYNTHETIC result file (made-up numbers, not a measurement).
 
-Two H100-SXM-like GPUs on one host with p2p unidirectional/bidirectional pair records, host-link
+Two H100-SXM-like GPUs on one host with p2p unidirectional/bidirectional pair records, the
+concurrent all-peers record per GPU, host-link
 bidirectional records and the p2p `aggregate_io` records derived from them by the real
 `bench.kernels.p2p.aggregate_io`. Tests use it where no two GPUs exist (CI): `tppbench check`
 must read the measured I/O from it. Regenerate with:
@@ -24,10 +25,11 @@ SIZE = 512 << 20
 UNI = {(0, 1): 376e9, (1, 0): 375e9}
 BIDIR = {(0, 1): 745e9}
 HOSTLINK_BIDIR = {0: 94e9, 1: 93e9}
+ALL_PEERS = {0: 745e9, 1: 744e9}  # with one peer: both directions at once, as the pair
 
 
 def record(case: Case, device: int, rate: float, convention: str, extra: dict | None = None) -> Measurement:
-    work = float(case.params.get("bytes", 0)) * (2 if "bidirectional" in case.variant else 1)
+    work = float(case.params.get("bytes", 0)) * (2 if "bidirectional" in case.variant or case.variant == "all_peers" else 1)
     return Measurement(
         key=case.key, benchmark=case.benchmark, variant=case.variant, precision=None,
         params=dict(case.params), device_index=device, status="ok", reason=None, unit="byte",
@@ -46,6 +48,10 @@ def build() -> RunResult:
     for (src, dst), rate in BIDIR.items():
         records.append(record(Case("p2p", "bidirectional", {"src": src, "dst": dst, "bytes": SIZE}), src, rate,
                               "sum of both directions", {"peer_access": True, "path": "nvlink"}))
+    for gpu, rate in ALL_PEERS.items():
+        case = Case("p2p", "all_peers", {"device": gpu, "peers": 1, "bytes": SIZE})
+        records.append(record(case, gpu, rate, "this GPU's total with every peer at once",
+                              {"peers": [1 - gpu], "paths": {str(1 - gpu): "nvlink"}, "window_overlap_median": 0.99}))
     for gpu, rate in HOSTLINK_BIDIR.items():
         records.append(record(Case("hostlink", "bidirectional_pinned", {"bytes": SIZE}), gpu, rate,
                               "sum of both directions: buffer bytes each way, started together on two streams"))
