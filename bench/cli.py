@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Ctrl-C while the parser imports the command modules is an interruption too, not a traceback.
         args = build_parser().parse_args(argv)
+        # The command line as given (main's argv or sys.argv): `run` re-starts itself as local ranks
+        # with it, so an in-process main(["run", ...]) on a multi-GPU host works as the CLI does.
+        args.command_argv = list(sys.argv[1:] if argv is None else argv)
         return int(args.handler(args) or 0)
     except TppbenchError as exc:
         print(f"tppbench: error: {printable(exc)}", file=sys.stderr)  # one line, no escapes

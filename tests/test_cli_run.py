@@ -155,3 +155,35 @@ def test_a_gpu_named_twice_is_measured_once():
     from bench.commands.run import _gpu_list
 
     assert _gpu_list("1,0,1,") == (1, 0)
+
+
+def test_an_in_process_main_starts_local_ranks_like_the_command_line(tmp_path):
+    """Issue 18, defect 1: main(["run", ...]) called in-process (pytest's sys.argv is not a tppbench
+    command line) was refused with "starting local ranks needs the command line" wherever local
+    ranks start (2+ GPUs; here 2 CPU slices). It now starts them with the argv main was given."""
+    from bench.cli import main
+
+    code = main(["run", "--device", "cpu", "--mode", "smoke", "--nproc", "2", "--suite", "memory",
+                 "--only", "memory/read/*", "--out", str(tmp_path)])
+    assert code == 0
+    (path,) = tmp_path.glob("*.json")
+    from results.files.store import load
+
+    records = load(path).measurements
+    assert {m.rank for m in records} == {0, 1} and {m.concurrent_devices for m in records} == {2}
+
+
+def test_no_gpu_test_drives_a_multi_device_run_in_process():
+    """GPU tests drive multi-GPU runs as a user does, through the command line as a subprocess."""
+    import ast
+    from pathlib import Path
+
+    offenders = []
+    for path in Path(__file__).parent.glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and any("gpu" in ast.unparse(d) for d in node.decorator_list):
+                for call in ast.walk(node):
+                    if (isinstance(call, ast.Call) and ast.unparse(call.func) == "main" and call.args
+                            and ast.unparse(call.args[0]).startswith("['run'")):
+                        offenders.append(f"{path.name}::{node.name}")
+    assert offenders == []

@@ -118,9 +118,10 @@ def handle(args: argparse.Namespace) -> int:
     if launch is None and (grouped or (per_device and not args.sequential)):
         nproc = orchestrate.local_rank_count(kind, args.gpus, args.nproc)
         if nproc > 1:  # one process per GPU (or CPU slice), measuring at once
-            if sys.argv[1:2] != ["run"]:
+            argv = list(getattr(args, "command_argv", None) or sys.argv[1:])
+            if argv[:1] != ["run"]:
                 raise UsageError("starting local ranks needs the command line (run `tppbench run ...`)")
-            return distributed.launch_local(sys.argv[1:], nproc, args.timeout)
+            return distributed.launch_local(argv, nproc, args.timeout)
     options = RunOptions(backend_kind=kind, mode=args.mode, suites=args.suites, gpus=args.gpus,
                          only=args.only, label=args.label, argv=tuple(sys.argv), timeout_s=args.timeout,
                          min_bytes=args.min_bytes, max_bytes=args.max_bytes, step_factor=args.step_factor,
