@@ -301,3 +301,31 @@ def test_nccl_is_bound_to_the_ranks_gpu_at_init():
 
     assert Session(None, "cuda", 30.0, device_index=3).pg_device() == torch.device("cuda", 3)
     assert Session(None, "cpu", 30.0).pg_device() is None  # gloo takes no device_id
+
+
+def test_a_cuda_session_starts_on_gloo_and_forms_nccl_only_for_collectives():
+    """Issue 18, defect 3: a CUDA session used to init_process_group("nccl", device_id=...) at start,
+    so a default multi-GPU run (matmul, memory, hostlink: no collective) died wherever NCCL could not
+    initialise. Now the session is gloo and NCCL is formed by the first collective; where it cannot
+    form (here: a CPU build of torch has no NCCL) that case fails with the reason, the session lives."""
+    import torch.distributed as dist
+
+    from bench.backend import CpuBackend
+    from bench import distributed
+    from bench.distributed import GroupUnavailable, Session
+    from bench.kernels.collectives import CollectivesBenchmark
+    from bench.registry import Case
+
+    session = Session(None, "cuda", 30.0).start()  # before the fix: RankFailure, NCCL not available
+    try:
+        assert dist.get_backend() == "gloo" and session.backend == "nccl"
+        with pytest.raises(GroupUnavailable, match="nccl group could not be formed"):
+            session.measuring_group()
+        with pytest.raises(GroupUnavailable):  # remembered: every later collective case fails at once
+            session.measuring_group()
+        case = Case("collectives", "all_reduce", {"bytes": 1 << 16, "world_size": 1})
+        record = CollectivesBenchmark()._run(case, CpuBackend(), "smoke", session)
+        assert record.status == "error" and "nccl group could not be formed" in record.reason
+        assert distributed.all_gather_objects(session, "still alive") == ["still alive"]  # gloo control
+    finally:
+        session.close(True)

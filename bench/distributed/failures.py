@@ -43,3 +43,7 @@ def first_line(exc: BaseException) -> str:
         text = text.split(noise)[0]
     return text.replace("[", "(").replace("]", ")")[:300] or type(exc).__name__
 
+
+class GroupUnavailable(RuntimeError):
+    """The group collectives are measured on (NCCL) could not be formed: those cases fail with this
+    reason; the rest of the run, on gloo, goes on."""

@@ -21,6 +21,7 @@ import torch.distributed as dist
 from bench.distributed.env import LaunchEnv, hostname
 from bench.distributed.failures import (
     EXIT_RANK_FAILURE,
+    GroupUnavailable,
     RankFailure,
     RunAborted,
     Terminated,
@@ -53,6 +54,8 @@ class Session(FailureDiagnosis):
             raise ValueError(f"timeout must be positive, got {timeout_s}")
         self.launch = launch
         self.kind = kind
+        # The backend collectives are measured on. The session itself (syncs, gathers, the MAX/MIN
+        # reductions) always runs on gloo: NCCL is formed only when a collective case asks for it.
         self.backend = "nccl" if kind == "cuda" else "gloo"
         self.timeout_s = float(timeout_s)
         self.device_index = device_index
@@ -66,7 +69,8 @@ class Session(FailureDiagnosis):
         self.hb_interval_s = min(1.0, max(0.1, self.timeout_s / 30))
         self.stale_s = min(self.timeout_s, max(10 * self.hb_interval_s, 5.0))
         self.poll_s = 0.02 * max(1.0, self.world_size / 16)
-        self.group: Any = None  # the measuring group (default group)
+        self.group: Any = None  # the measuring group: made by measuring_group() at the first collective
+        self.group_error: str | None = None  # why the measuring group could not be formed, once known
         self.control: Any = None  # gloo group for CPU-side object traffic and MAX/MIN reductions
         self._store: Any = None
         self._started = False
@@ -91,21 +95,18 @@ class Session(FailureDiagnosis):
     def start(self) -> Session:
         global _CURRENT
         timeout = dt.timedelta(seconds=self.timeout_s)
-        pg_timeout = timeout + dt.timedelta(seconds=NCCL_TIMEOUT_MARGIN_S if self.backend == "nccl" else 0)
         if self.kind == "cuda" and self.device_index is not None:
             torch.cuda.set_device(self.device_index)
-        # NCCL is bound to this rank's GPU at start-up (eager init): a bad device fails here, at
-        # once and named, instead of at the first collective.
-        bound = self.pg_device()
-        device = {"device_id": bound} if bound is not None else {}
+        # The default group is gloo on every backend: a run of matmul, memory and hostlink needs no
+        # NCCL, so a host where NCCL cannot initialise (a container's 64 MB /dev/shm, a broken IB
+        # plugin) still measures; NCCL is formed by measuring_group() for collectives only.
         try:
             if self.launch is None:
-                dist.init_process_group(self.backend, store=dist.HashStore(), rank=0, world_size=1,
-                                        timeout=pg_timeout, **device)
+                dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1, timeout=timeout)
             else:
                 if self.launch.launcher == "local":
                     _die_with_parent()
-                dist.init_process_group(self.backend, init_method="env://", timeout=pg_timeout, **device)
+                dist.init_process_group("gloo", init_method="env://", timeout=timeout)
                 self._store = dist.PrefixStore(
                     f"tppbench/{self.launch.restart}",
                     dist.TCPStore(self.launch.master_addr, self.launch.master_port, is_master=False,
@@ -117,10 +118,11 @@ class Session(FailureDiagnosis):
         except Exception as exc:  # rendezvous timed out, a peer vanished during set-up, ...
             where = f"{self.launch.master_addr}:{self.launch.master_port}" if self.launch else "in-process"
             raise RankFailure(f"rank {self.rank} (host {self.host}) could not join the process group "
-                              f"({self.backend}, {where}) within {self.timeout_s:g} s: {first_line(exc)}"
+                              f"(gloo, {where}) within {self.timeout_s:g} s: {first_line(exc)}"
                               ) from None
-        self.group = dist.group.WORLD
-        self.control = self.group if self.backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
+        self.control = dist.group.WORLD
+        if self.backend == "gloo":
+            self.group = self.control
         self._started = True
         _CURRENT = self
         if self.multi:
@@ -132,8 +134,26 @@ class Session(FailureDiagnosis):
             self._thread.start()
         return self
 
+    def measuring_group(self) -> Any:
+        """The group collectives are measured on, formed at the first call: the gloo default group,
+        or an NCCL group bound to this rank's GPU (formed at once, so a failure is seen here, on
+        every rank, and named). Raises GroupUnavailable with the reason; later calls repeat it."""
+        if self.group is not None:
+            return self.group
+        if self.group_error is not None:
+            raise GroupUnavailable(self.group_error)
+        pg_timeout = dt.timedelta(seconds=self.timeout_s + NCCL_TIMEOUT_MARGIN_S)
+        bound = self.pg_device()
+        try:
+            self.group = dist.new_group(backend=self.backend, timeout=pg_timeout,
+                                        **({"device_id": bound} if bound is not None else {}))
+        except Exception as exc:  # NCCL could not initialise: /dev/shm, IB/plugins, NVLS, ...
+            self.group_error = f"{self.backend} group could not be formed: {type(exc).__name__}: {first_line(exc)}"
+            raise GroupUnavailable(self.group_error) from None
+        return self.group
+
     def pg_device(self) -> torch.device | None:
-        """The `device_id` given to init_process_group: this rank's GPU for NCCL, else None."""
+        """The `device_id` the NCCL measuring group is bound to: this rank's GPU, else None."""
         if self.backend == "nccl" and self.device_index is not None:
             return torch.device("cuda", self.device_index)
         return None

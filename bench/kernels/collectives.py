@@ -157,7 +157,7 @@ def _api(name: str, fallback: str) -> tuple[str, Callable[..., Any]]:
 def make_call(op: str, session: distributed.Session, device: torch.device, size: int
               ) -> tuple[Callable[[], Any], torch.Tensor, torch.Tensor, str]:
     """(call, input, output, torch API name) for one collective of S = `size` bytes."""
-    n, group = session.world_size, session.group
+    n, group = session.world_size, session.measuring_group()
     numel = size // ELEMENT
     m = numel // n
     empty = lambda count: torch.empty(count, dtype=DTYPE, device=device)  # noqa: E731
@@ -250,7 +250,10 @@ class CollectivesBenchmark:
             return not_run(case, backend.device_index, "skipped",
                            f"needs about {need / 1e9:.2f} GB of free memory on every rank; rank {r} has "
                            f"{f / 1e9:.2f} GB", unit="byte", convention=convention(op))
-        call, inp, out, api = make_call(op, session, backend.device, size)
+        try:
+            call, inp, out, api = make_call(op, session, backend.device, size)
+        except distributed.GroupUnavailable as exc:  # this case fails; the rest of the run goes on
+            return not_run(case, backend.device_index, "error", str(exc), unit="byte", convention=convention(op))
         fill_pattern(inp, session.rank)
         skip = _first_call(call, op, api, session, backend)
         if skip is not None:
