@@ -108,6 +108,10 @@ def error_text(exc: BaseException) -> str:
 
 
 def resolve_handle(nvml: ModuleType, cuda_index: int, torch_props: Any) -> Any:
+    """NVML's handle of torch's cuda:<index>, by identity only: torch's UUID, then its PCI bus id,
+    then a UUID named in CUDA_VISIBLE_DEVICES. A CUDA index is used as an NVML index only under
+    CUDA_DEVICE_ORDER=PCI_BUS_ID: otherwise CUDA numbers GPUs fastest first and NVML in PCI order,
+    so the guess could attach another GPU's telemetry and CPU affinity. Raises when nothing maps."""
     lookups = ((torch_uuid(torch_props), "nvmlDeviceGetHandleByUUID"),
                (torch_pci_bus_id(torch_props), "nvmlDeviceGetHandleByPciBusId"))
     for key, function in lookups:
@@ -117,13 +121,13 @@ def resolve_handle(nvml: ModuleType, cuda_index: int, torch_props: Any) -> Any:
             except Exception:
                 pass
     visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
-    if cuda_index < len(visible):
-        entry = visible[cuda_index]
-        if entry.isdigit():
-            return nvml.nvmlDeviceGetHandleByIndex(int(entry))
-        if entry.startswith(("GPU-", "MIG-")):
-            return nvml.nvmlDeviceGetHandleByUUID(entry)
-    return nvml.nvmlDeviceGetHandleByIndex(cuda_index)
+    entry = visible[cuda_index] if cuda_index < len(visible) else None
+    if entry is not None and entry.startswith(("GPU-", "MIG-")):
+        return nvml.nvmlDeviceGetHandleByUUID(entry)
+    if os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID":  # CUDA order is PCI order: indices agree
+        return nvml.nvmlDeviceGetHandleByIndex(int(entry) if entry is not None and entry.isdigit() else cuda_index)
+    raise LookupError("torch gave no UUID or PCI bus id that NVML knows, and CUDA's device order is not "
+                      "PCI order (CUDA_DEVICE_ORDER=PCI_BUS_ID is not set): not guessing by index")
 
 
 def torch_cuda_props(index: int) -> tuple[Any, str | None]:
@@ -357,8 +361,17 @@ def cpu_affinity_mask(cuda_index: int, words: int) -> Any:
     return NVML.module().nvmlDeviceGetCpuAffinity(NVML.handle(cuda_index), words)
 
 
+def gpu_pci_bus_id(cuda_index: int) -> str | None:
+    """The GPU's PCI bus id as NVML gives it ("00000000:1B:00.0"), None when it cannot say."""
+    try:
+        return _text(NVML.module().nvmlDeviceGetPciInfo(NVML.handle(cuda_index)).busId)
+    except Exception:
+        return None
+
+
 def numa_node(cuda_index: int) -> int | None:
-    """The GPU's NUMA node (nvmlDeviceGetNumaNodeId), None when NVML cannot say or says -1."""
+    """nvmlDeviceGetNumaNodeId: the GPU's own NUMA node, which applies only where GPUs are NUMA
+    nodes (Grace: the GPU-memory node; null on x86). None when NVML cannot say or says -1."""
     try:
         node = int(NVML.module().nvmlDeviceGetNumaNodeId(NVML.handle(cuda_index)))
     except Exception:

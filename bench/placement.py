@@ -17,7 +17,9 @@ import os
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from bench.nvml import NvmlUnavailable, cpu_affinity_mask, error_text, numa_node
+from bench.nvml import NvmlUnavailable, cpu_affinity_mask, error_text, gpu_pci_bus_id, numa_node
+
+SYSFS_PCI = "/sys/bus/pci/devices"
 
 _BITS = 64  # NVML returns the CPU mask as an array of 64-bit words
 
@@ -27,12 +29,38 @@ class Placement:
     """The CPUs (and NUMA node) a case ran on, or why it ran where the scheduler put it."""
 
     cpus: tuple[int, ...] | None
-    numa_node: int | None
+    numa_node: int | None  # the NUMA node of the GPU's PCI device (sysfs): where host buffers should live
     reason: str | None = None  # set when no binding was made
+    gpu_memory_numa_node: int | None = None  # NVML's: only where GPUs are NUMA nodes (Grace: the HBM node)
+    numa_node_source: str | None = None  # "sysfs <path>", or why none was read
 
     def as_extra(self) -> dict[str, object]:
-        return {"cpu_set": format_cpu_set(self.cpus) if self.cpus else None, "numa_node": self.numa_node,
-                "placement_note": self.reason}
+        extra: dict[str, object] = {"cpu_set": format_cpu_set(self.cpus) if self.cpus else None,
+                                    "numa_node": self.numa_node, "placement_note": self.reason}
+        if self.numa_node_source is not None:
+            extra["numa_node_source"] = self.numa_node_source
+        if self.gpu_memory_numa_node is not None:
+            extra["gpu_memory_numa_node"] = self.gpu_memory_numa_node
+        return extra
+
+
+def sysfs_bus_id(bus_id: str) -> str:
+    """NVML's "00000000:1B:00.0" -> sysfs's "0000:1b:00.0" (4-digit domain, lower case)."""
+    domain, _, rest = bus_id.strip().partition(":")
+    return f"{int(domain, 16):04x}:{rest.lower()}" if rest else bus_id.lower()
+
+
+def pci_numa_node(bus_id: str | None, sysfs_root: str | None = None) -> tuple[int | None, str]:
+    """(the NUMA node of a PCI device from sysfs, where it came from or why not); -1 means none."""
+    if not bus_id:
+        return None, "no PCI bus id for the GPU"
+    path = os.path.join(sysfs_root or SYSFS_PCI, sysfs_bus_id(bus_id), "numa_node")
+    try:
+        with open(path, encoding="ascii") as handle:
+            node = int(handle.read().strip())
+    except (OSError, ValueError) as exc:
+        return None, f"{path}: {getattr(exc, 'strerror', None) or exc}"
+    return (node if node >= 0 else None), f"sysfs {path}" + ("" if node >= 0 else " (-1: no NUMA affinity)")
 
 
 def format_cpu_set(cpus: Sequence[int]) -> str:
@@ -89,11 +117,12 @@ def gpu_local_placement(cuda_index: int) -> Placement:
         return Placement(None, None, f"not bound to the GPU's CPUs: NVML CPU affinity: {error_text(exc)}")
     allowed = set(os.sched_getaffinity(0))
     usable = tuple(c for c in local if c in allowed)
-    numa = numa_node(cuda_index)
+    numa, source = pci_numa_node(gpu_pci_bus_id(cuda_index))
+    nodes = {"gpu_memory_numa_node": numa_node(cuda_index), "numa_node_source": source}
     if not usable:
         return Placement(None, numa, "not bound: none of the GPU's local CPUs "
-                                     f"({format_cpu_set(local) or 'none'}) is allowed to this process")
-    return Placement(usable, numa)
+                                     f"({format_cpu_set(local) or 'none'}) is allowed to this process", **nodes)
+    return Placement(usable, numa, **nodes)
 
 
 @contextlib.contextmanager

@@ -29,22 +29,45 @@ def test_cpu_slices_are_disjoint_contiguous_and_cover_every_cpu():
     assert placement.cpus_from_mask([0b1010, 1]) == (1, 3, 64)
 
 
-def test_host_link_placement_comes_from_nvml_and_is_restored(monkeypatch):
+def test_host_link_placement_comes_from_nvml_and_is_restored(monkeypatch, tmp_path):
     allowed = sorted(os.sched_getaffinity(0))
     target = allowed[-1]
     nvml = fake.make_pynvml([fake.h100_answers(nvmlDeviceGetCpuAffinity=[1 << target],
                                                nvmlDeviceGetNumaNodeId=1)])
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # the fake is found by index
+    sysfs = tmp_path / "devices" / "0000:18:00.0"  # the fake's bus id 00000000:18:00.0
+    sysfs.mkdir(parents=True)
+    (sysfs / "numa_node").write_text("0\n")
+    monkeypatch.setattr(placement, "SYSFS_PCI", str(tmp_path / "devices"))
     NVML.shutdown()
     try:
         where = placement.gpu_local_placement(0)
-        assert where.cpus == (target,) and where.numa_node == 1 and where.reason is None
+        assert where.cpus == (target,) and where.reason is None
+        # Issue 18, defect 9: the node of the GPU's PCI device from sysfs, NVML's under its own name
+        assert where.numa_node == 0 and where.gpu_memory_numa_node == 1
         with placement.bound(where):
             assert os.sched_getaffinity(0) == {target}
         assert sorted(os.sched_getaffinity(0)) == allowed
-        assert where.as_extra() == {"cpu_set": str(target), "numa_node": 1, "placement_note": None}
+        assert where.as_extra() == {"cpu_set": str(target), "numa_node": 0, "placement_note": None,
+                                    "numa_node_source": f"sysfs {sysfs / 'numa_node'}",
+                                    "gpu_memory_numa_node": 1}
     finally:
         NVML.shutdown()
+
+
+def test_the_numa_node_of_a_pci_device_is_read_from_sysfs(tmp_path):
+    (tmp_path / "0000:1b:00.0").mkdir()
+    (tmp_path / "0000:1b:00.0" / "numa_node").write_text("1\n")
+    (tmp_path / "0000:3d:00.0").mkdir()
+    (tmp_path / "0000:3d:00.0" / "numa_node").write_text("-1\n")
+    assert placement.sysfs_bus_id("00000000:1B:00.0") == "0000:1b:00.0"
+    assert placement.pci_numa_node("00000000:1B:00.0", str(tmp_path))[0] == 1
+    node, why = placement.pci_numa_node("00000000:3D:00.0", str(tmp_path))
+    assert node is None and "no NUMA affinity" in why
+    node, why = placement.pci_numa_node("00000000:99:00.0", str(tmp_path))
+    assert node is None and "No such file" in why
+    assert placement.pci_numa_node(None, str(tmp_path)) == (None, "no PCI bus id for the GPU")
 
 
 def test_without_nvml_the_host_link_runs_unbound_and_says_why(monkeypatch):

@@ -43,3 +43,21 @@ def test_summary_shows_the_column_only_for_a_catalog_part():
     console = Console(record=True, width=220)
     print_summary(_h100_run(DeviceInfo(index=0, backend="cpu", name="Some CPU")), console)
     assert "of peak" not in console.export_text()
+
+
+def test_a_host_wide_total_gets_no_fraction_of_one_gpus_link():
+    """Issue 18, defect 8: `hostlink/h2d_pinned_all_gpus_total` (the sum over the host's GPUs) was
+    compared with one GPU's PCIe rate and shown as ~690 % above peak in every multi-GPU summary."""
+    from bench.kernels.hostlink import all_gpus_totals
+
+    devices = tuple(dataclasses.replace(H100, index=g) for g in range(8))
+    per_gpu = [dataclasses.replace(measurement("hostlink/h2d_pinned_all_gpus/bytes=268435456",
+                                               times_s=(2**28 / 55e9,) * 3, work=2**28),
+                                   device_index=g, params={"bytes": 2**28},
+                                   extra={"window_monotonic_s": [0.0, 1.0]}) for g in range(8)]
+    records = per_gpu + all_gpus_totals(per_gpu, "testhost")
+    assert records[-1].variant == "h2d_pinned_all_gpus_total" and records[-1].rate == pytest.approx(8 * 55e9)
+    result = dataclasses.replace(run_result(records, backend="cuda"), devices=devices)
+    fractions = peak_fractions(result)
+    assert all(fractions[i].fraction == pytest.approx(55 / 64, rel=1e-6) for i in range(8))  # each GPU: 86 %
+    assert len(records) - 1 not in fractions  # before the fix: 6.88, "above peak"

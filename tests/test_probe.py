@@ -34,6 +34,8 @@ def fresh_nvml_session():
 def install(monkeypatch: pytest.MonkeyPatch, module: types.ModuleType | None) -> None:
     """Make `import pynvml` return `module` (None: the import fails, as with no nvidia-ml-py)."""
     monkeypatch.setitem(sys.modules, "pynvml", module)
+    # The fakes are found by index (no torch CUDA here): that mapping holds only in PCI order.
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
 
 
 def h100_torch_props(uuid: str) -> types.SimpleNamespace:
@@ -307,3 +309,17 @@ def test_git_commit_outside_a_checkout_or_without_git(tmp_path, monkeypatch):
     assert probe.git_commit(REPO / "bench") is None  # inside a checkout but not its top
     monkeypatch.setenv("PATH", str(tmp_path))  # no git executable at all
     assert probe.git_commit(REPO) is None
+
+
+def test_no_uuid_or_bus_id_and_cuda_order_is_not_guessed_as_nvml_order(monkeypatch):
+    """Issue 18, defect 11: with no UUID or PCI bus id from torch, the CUDA index (fastest first)
+    was used as an NVML index (PCI order): another GPU's fields could be read. Now: say so."""
+    install(monkeypatch, fake.make_pynvml([fake.h100_answers(nvmlDeviceGetUUID=f"GPU-{i}") for i in range(2)]))
+    monkeypatch.delenv("CUDA_DEVICE_ORDER")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,0")
+    info = probe.probe_cuda_device(0)
+    assert info.uuid is None
+    assert "not guessing by index" in info.unavailable["uuid"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-1,GPU-0")  # UUIDs name GPUs whatever the order
+    probe.nvml_shutdown()
+    assert probe.probe_cuda_device(0).uuid == "GPU-1"

@@ -48,6 +48,8 @@ def sampler_threads() -> list[threading.Thread]:
 
 def install(monkeypatch: pytest.MonkeyPatch, module: types.ModuleType | None) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", module)
+    # The fakes are found by index (no torch CUDA here): that mapping holds only in PCI order.
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
 
 
 class Recorder:

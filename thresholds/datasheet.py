@@ -53,8 +53,18 @@ class PeakFraction:
         return is_above_peak(self.fraction)
 
 
+def host_scope(m: Measurement) -> bool:
+    """A record about the host, not one GPU: no device index, or a host-wide total
+    (`hostlink/h2d_pinned_all_gpus_total`, the sum over the host's GPUs). One GPU's datasheet says
+    nothing about it."""
+    return m.device_index is None or m.variant.endswith("_total")
+
+
 def datasheet_peak_per_s(m: Measurement, part: Part) -> float | None:
-    """The part's declared peak for what `m` measures, in m's rate unit (flop/s, op/s, byte/s)."""
+    """The part's declared peak for what `m` measures, in m's rate unit (flop/s, op/s, byte/s);
+    None for a host-scope record (a host-wide sum compared with one GPU's link read ~690 %)."""
+    if host_scope(m):
+        return None
     if m.benchmark == "matmul" and m.precision:
         return _central(part.dense_tops.get(m.precision), _TERA)
     if m.benchmark == "memory":
