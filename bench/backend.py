@@ -62,6 +62,7 @@ class Backend(Protocol):
     def budget(self, mode: str) -> Budget: ...
     def sizes(self, mode: str) -> ModeSizes: ...
     def precision_unsupported(self, precision: str) -> str | None: ...
+    def fp8_dtype(self) -> torch.dtype: ...
     @property
     def clock_name(self) -> str: ...
 
@@ -148,6 +149,9 @@ class CpuBackend:
     def matmul_edge_cap(self, precision: str) -> int | None:
         return CPU_EMULATED_MATMUL_EDGE.get(precision)
 
+    def fp8_dtype(self) -> torch.dtype:
+        return torch.float8_e4m3fn
+
     def budget(self, mode: str) -> Budget:
         return {
             "smoke": Budget(0.02, 0.10, 1.0, 3, 30, 1e-3),
@@ -184,12 +188,17 @@ class CudaBackend:
 
     kind = "cuda"
 
-    def __init__(self, index: int, cuda: Any = None) -> None:
+    def __init__(self, index: int, cuda: Any = None, hip_version: str | None = None) -> None:
         self.cuda = torch.cuda if cuda is None else cuda
         self.device_index = index
         self.device = torch.device("cuda", index)
         self.properties = self.cuda.get_device_properties(self.device)
         self._flush_buffer: torch.Tensor | None = None
+        # A ROCm build maps torch.cuda to HIP: its major.minor are not CUDA compute capabilities
+        # (gfx942 reports 9.4, gfx90a 9.0), so the gates below read the gfx architecture instead.
+        self.hip_version = hip_version if hip_version is not None else getattr(torch.version, "hip", None)
+        self.gfx_arch = (str(getattr(self.properties, "gcnArchName", "") or "").split(":")[0] or None
+                         if self.hip_version else None)
 
     @property
     def clock_name(self) -> str:
@@ -260,7 +269,14 @@ class CudaBackend:
             "full": ModeSizes(8192, _CUDA_SWEEP, 2048 * _MIB, 512 * _MIB, 10.0, 8192 * _MIB),
         }[mode]
 
+    def fp8_dtype(self) -> torch.dtype:
+        """The fp8 (e4m3) format this device computes in: OCP e4m3fn on CUDA and gfx950; gfx942
+        (MI300X/MI325X) has its own e4m3fnuz (max 240), not the OCP one."""
+        return ROCM_FP8_DTYPES.get(self.gfx_arch or "", torch.float8_e4m3fn) if self.hip_version else torch.float8_e4m3fn
+
     def precision_unsupported(self, precision: str) -> str | None:
+        if self.hip_version:
+            return self._rocm_precision_unsupported(precision)
         major, minor = self.properties.major, self.properties.minor
         if precision == "fp8" and (major, minor) < (8, 9):
             return f"fp8 matmul needs compute capability 8.9 or newer; this device is {major}.{minor}"
@@ -271,6 +287,23 @@ class CudaBackend:
         if precision in ("bf16", "tf32") and major < 8:
             return f"{precision} matmul needs compute capability 8.0 or newer; this device is {major}.{minor}"
         return None
+
+
+    def _rocm_precision_unsupported(self, precision: str) -> str | None:
+        arch = self.gfx_arch or "an unknown gfx architecture"
+        if precision == "fp8" and self.gfx_arch not in ROCM_FP8_DTYPES:
+            return (f"fp8 matmul on ROCm needs gfx942 (e4m3fnuz) or gfx950 (e4m3fn); this device is {arch} "
+                    f"(HIP {self.hip_version})")
+        if precision == "tf32":
+            return f"TF32 is a CUDA tensor-core mode; ROCm's xf32 is not measured by this version ({arch})"
+        if precision == "fp4":
+            return f"fp4 matmul is not implemented for ROCm in this tppbench version ({arch})"
+        return None
+
+
+# The fp8 e4m3 format per ROCm gfx architecture (triton-lang/triton PR 7186: "gfx942 has its own
+# FP8 variants, not the OCP ones ... starting gfx950, we switch to OCP FP8").
+ROCM_FP8_DTYPES = {"gfx942": torch.float8_e4m3fnuz, "gfx950": torch.float8_e4m3fn}
 
 
 def resolve_device(requested: str) -> tuple[str, str | None]:

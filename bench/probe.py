@@ -63,10 +63,21 @@ def _read_torch(fields: FieldReader, props: Any, reason: str | None) -> None:
         for f in torch_fields:
             fields.miss(f, reason or "torch: no device properties")
         return
-    fields.read("compute_capability", lambda: f"{props.major}.{props.minor}", "torch")
+    fields.read("compute_capability", lambda: compute_capability(props), "torch")
     fields.read("sm_count", lambda: int(props.multi_processor_count), "torch")
     fields.read("memory_total_bytes", lambda: int(props.total_memory), "torch")
     fields.read("l2_cache_bytes", lambda: int(props.L2_cache_size), "torch")
+
+
+def compute_capability(props: Any, hip_version: str | None = None) -> str:
+    """CUDA's major.minor; on ROCm the gfx architecture (gcnArchName, e.g. "gfx942:sramecc+:xnack-"),
+    since HIP's major.minor (9.4 for gfx942) is not a CUDA compute capability and would match the
+    wrong derivation row."""
+    import torch
+
+    hip = hip_version if hip_version is not None else getattr(torch.version, "hip", None)
+    arch = getattr(props, "gcnArchName", None)
+    return str(arch) if hip and arch else f"{props.major}.{props.minor}"
 
 
 def _read_torch_fallbacks(fields: FieldReader, props: Any) -> None:

@@ -154,3 +154,56 @@ def test_run_case_restores_the_previous_device_after_an_error():
     assert result.status == "error" and "illegal memory access" in (result.reason or "")
     assert dataclasses.asdict(result)["device_index"] == 1
     assert torch.cuda.is_available() is False  # the real torch.cuda was never needed
+
+
+class _RocmCuda(FakeCuda):
+    def __init__(self, arch: str, major: int, minor: int) -> None:
+        super().__init__()
+        self.arch, self.major, self.minor = arch, major, minor
+
+    def get_device_properties(self, device: object):
+        import types
+
+        return types.SimpleNamespace(name="AMD Instinct", major=self.major, minor=self.minor, L2_cache_size=4 << 20,
+                                     multi_processor_count=304, total_memory=192 << 30, gcnArchName=self.arch)
+
+
+def test_rocm_gates_read_the_gfx_architecture_not_hips_major_minor():
+    """Issue 18, ROCm gates: gfx942 reports 9.4, so the CUDA gate (>= 8.9) passed fp8 and the case
+    then errored in float8_e4m3fn, which gfx942 lacks; gfx90a reports 9.0 and passed it with no fp8
+    hardware. Now the fp8 type and the gate follow the gfx architecture."""
+    import torch
+
+    from bench.backend import CudaBackend
+
+    mi300 = CudaBackend(0, cuda=_RocmCuda("gfx942:sramecc+:xnack-", 9, 4), hip_version="6.4.0")
+    assert mi300.precision_unsupported("fp8") is None and mi300.fp8_dtype() == torch.float8_e4m3fnuz
+    mi355 = CudaBackend(0, cuda=_RocmCuda("gfx950:sramecc+:xnack-", 9, 5), hip_version="7.0.0")
+    assert mi355.precision_unsupported("fp8") is None and mi355.fp8_dtype() == torch.float8_e4m3fn
+    mi250 = CudaBackend(0, cuda=_RocmCuda("gfx90a:sramecc+:xnack-", 9, 0), hip_version="6.4.0")
+    assert "gfx942 (e4m3fnuz) or gfx950" in mi250.precision_unsupported("fp8") and "gfx90a" in mi250.precision_unsupported("fp8")
+    assert "xf32" in mi300.precision_unsupported("tf32")
+    h100 = CudaBackend(0, cuda=FakeCuda(), hip_version="")  # a CUDA build: the CUDA gates, e4m3fn
+    assert h100.precision_unsupported("fp8") is None and h100.fp8_dtype() == torch.float8_e4m3fn
+
+
+def test_on_rocm_the_recorded_compute_capability_is_the_gfx_architecture():
+    import types
+
+    from bench.probe import compute_capability
+
+    props = types.SimpleNamespace(major=9, minor=4, gcnArchName="gfx942:sramecc+:xnack-")
+    assert compute_capability(props, hip_version="6.4.0") == "gfx942:sramecc+:xnack-"
+    assert compute_capability(types.SimpleNamespace(major=9, minor=0), hip_version="") == "9.0"
+
+
+def test_fp8_e4m3fnuz_operands_check_against_float64_on_the_cpu():
+    import torch
+
+    from bench.kernels import matmul
+
+    ops = matmul.make_operands("fp8", 64, 64, 64, torch.device("cpu"), seed=1, fp8_dtype=torch.float8_e4m3fnuz)
+    assert ops.a.dtype == torch.float8_e4m3fnuz
+    reference = (matmul._exact_float64(ops.a) @ matmul._exact_float64(ops.b)) * float(ops.scale_a) * float(ops.scale_b)
+    ops.out.copy_(reference.to(torch.bfloat16))  # what a correct kernel writes
+    assert matmul.check("fp8", ops) is None

@@ -98,7 +98,8 @@ KERNELS: dict[str, Callable[[Operands], None]] = {
 }
 
 
-def make_operands(precision: str, m: int, n: int, k: int, device: torch.device, seed: int) -> Operands:
+def make_operands(precision: str, m: int, n: int, k: int, device: torch.device, seed: int,
+                  fp8_dtype: torch.dtype = torch.float8_e4m3fn) -> Operands:
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
 
@@ -119,7 +120,7 @@ def make_operands(precision: str, m: int, n: int, k: int, device: torch.device, 
         out = torch.full((m, n), float("nan"), dtype=dtype, device=device)
         return Operands(a.to(dtype), b.to(dtype), out)
     if precision == "fp8":
-        fp8 = torch.float8_e4m3fn
+        fp8 = fp8_dtype  # e4m3fn (OCP), or e4m3fnuz on ROCm gfx942 (the backend says which)
         one = torch.tensor(1.0, device=device)
         out = torch.full((m, n), float("nan"), dtype=torch.bfloat16, device=device)
         return Operands(a.to(fp8), b.to(fp8), out, scale_a=one * 0.5, scale_b=one * 2.0)
@@ -143,7 +144,7 @@ def layout_of(t: torch.Tensor) -> str:
 def _exact_float64(t: torch.Tensor) -> torch.Tensor:
     """A float64 CPU copy of `t`; fp8 goes through float32 (exact) since not every backend
     converts float8 to float64 directly."""
-    if t.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+    if t.dtype in (torch.float8_e4m3fn, torch.float8_e4m3fnuz, torch.float8_e5m2, torch.float8_e5m2fnuz):
         t = t.to(torch.float32)
     return t.to(torch.float64).cpu()
 
@@ -242,13 +243,15 @@ class MatmulBenchmark:
                 return not_run(case, backend.device_index, "skipped", reason, unit=unit, convention=CONVENTION)
         kernel = KERNELS[precision]
         with _float32_mode(precision):
-            ops = make_operands(precision, m, n, k, backend.device, seed=m * 31 + n * 7 + k)
+            ops = make_operands(precision, m, n, k, backend.device, seed=m * 31 + n * 7 + k,
+                                fp8_dtype=backend.fp8_dtype())
             times_s, timing = measure(lambda: kernel(ops), backend, backend.budget(mode), flush_cache=True)
             backend.synchronize()
             problem = check(precision, ops)
         extra: dict[str, object] = {"flush_bytes": backend.flush_bytes(), "cache_bytes": backend.cache_bytes()}
         if precision == "fp8":
             extra["fp8_use_fast_accum"] = FP8_FAST_ACCUM
+            extra["fp8_dtype"] = str(ops.a.dtype).removeprefix("torch.")
         if backend.matmul_edge_cap(precision) is not None:
             extra["shape_rule"] = (f"{precision} is emulated on this backend: shapes scaled to m*n*k <= "
                                    f"{backend.matmul_edge_cap(precision)}^3 (a fixed rule, not a timing)")
