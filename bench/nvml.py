@@ -324,14 +324,16 @@ def link_path(nvml: Any, handle_a: Any, handle_b: Any) -> tuple[str, str | None]
 NVML_ERROR_FUNCTION_NOT_FOUND = 13  # NVML_ERROR_FUNCTION_NOT_FOUND: an older driver lacks the entry point
 
 
-def sample_readers(nvml: Any, h: Any) -> tuple[dict[str, Callable[[], float]], Callable[[], int]]:
+def sample_readers(nvml: Any, h: Any) -> tuple[dict[str, Callable[[], float]], Callable[[], int], str]:
     """The telemetry sampler's per-sample NVML reads of one device: clocks, power, temperature,
-    and the clock-event (throttle) reasons mask (the newer entry point first, the older after)."""
+    the clock-event (throttle) reasons mask (the newer entry point first, the older after), and
+    which power reading is used (instant or the 1-second average)."""
     sm, mem = nvml.NVML_CLOCK_SM, nvml.NVML_CLOCK_MEM
+    power, power_source = power_reader(nvml, h)
     readers: dict[str, Callable[[], float]] = {
         "sm_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, sm)),
         "mem_clock_mhz": lambda: float(nvml.nvmlDeviceGetClockInfo(h, mem)),
-        "power_w": lambda: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
+        "power_w": power,
         "temperature_c": lambda: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)),
     }
     events = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
@@ -350,7 +352,36 @@ def sample_readers(nvml: Any, h: Any) -> tuple[dict[str, Callable[[], float]], C
             raise AttributeError("pynvml has no clock-event reasons query")
         return int(throttle(h))
 
-    return readers, read_reasons
+    return readers, read_reasons, power_source
+
+
+_VALUE_FIELDS = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")  # by nvmlValueType_t
+POWER_AVERAGE_SOURCE = ("nvmlDeviceGetPowerUsage: a 1-second average on Ampere (except GA100) and newer, "
+                        "instantaneous on GA100 and older")
+POWER_INSTANT_SOURCE = "instant: nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)"
+
+
+def field_value(nvml: Any, h: Any, field_id: int) -> float:
+    """One NVML field value as a number; raises when the call or the field's own return fails."""
+    value = nvml.nvmlDeviceGetFieldValues(h, [field_id])[0]
+    if int(value.nvmlReturn) != 0:
+        raise RuntimeError(f"NVML field {field_id}: return code {int(value.nvmlReturn)}")
+    return float(getattr(value.value, _VALUE_FIELDS[int(value.valueType)]))
+
+
+def power_reader(nvml: Any, h: Any) -> tuple[Callable[[], float], str]:
+    """(a reader of the board's power in W, what it reads). nvmlDeviceGetPowerUsage is a trailing
+    1-second average on Ampere (except GA100), Hopper and Blackwell, so a 0.3 s case would carry
+    its neighbours' power: the instant field value is read where the driver supports it."""
+    field = getattr(nvml, "NVML_FI_DEV_POWER_INSTANT", None)
+    if field is not None and hasattr(nvml, "nvmlDeviceGetFieldValues"):
+        try:
+            field_value(nvml, h, field)
+        except Exception:  # an older driver, or a board without the field
+            pass
+        else:
+            return (lambda: field_value(nvml, h, field) / 1000.0), POWER_INSTANT_SOURCE
+    return (lambda: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0), POWER_AVERAGE_SOURCE
 
 
 # --------------------------------------------------------------------------- host-link placement

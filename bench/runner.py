@@ -183,7 +183,10 @@ def run_case(bench: Benchmark, case: Case, backend: Backend, info: DeviceInfo, m
         torch.cuda.empty_cache()  # here, once the exception (and the case's tensors) are released
     telemetry = sampler.telemetry
     flags = result.flags + throttle_flags(telemetry, info.sm_clock_max_mhz)
-    return dataclasses.replace(result, telemetry=telemetry, flags=tuple(dict.fromkeys(flags)))
+    extra = result.extra
+    if sampler.power_source is not None and telemetry is not None and telemetry.power_w is not None:
+        extra = {**result.extra, "power_reading": sampler.power_source}
+    return dataclasses.replace(result, telemetry=telemetry, flags=tuple(dict.fromkeys(flags)), extra=extra)
 
 
 def execute(

@@ -60,23 +60,31 @@ def decode_reasons(mask: int) -> tuple[str, ...]:
     return tuple(names)
 
 
-def throttle_flags(telemetry: Telemetry | None, sm_clock_max_mhz: float | None) -> tuple[str, ...]:
-    """("throttled",) when the case ran under a power/thermal cap or at low SM clocks, else ().
+POWER_CAP_MASK = 0x4  # sw_power_cap: the board held to its power limit, expected under dense GEMMs
+POWER_CAPPED_FLAG = "power_capped"
+THROTTLED_FLAG = "throttled"
 
-    Caps: any of CAP_REASONS_MASK in the OR of reasons. Clocks: the *mean* SM clock under 90 % of
-    `sm_clock_max_mhz`. The mean, not the minimum: the minimum catches the clock ramp at the start
-    of every case and would flag nearly all of them. The clock test is skipped when the only reason
-    NVML ever gave was gpu_idle: then nothing but idleness held the clock down (copy-engine-only
-    work such as host<->device transfers can leave the SMs idle throughout)."""
+
+def throttle_flags(telemetry: Telemetry | None, sm_clock_max_mhz: float | None) -> tuple[str, ...]:
+    """Flags by cause. `power_capped`: the case ran at the board's power limit (sw_power_cap), which
+    an H100/H200 reaches under nearly every dense matmul at 700 W -- expected, and it explains a
+    lower clock. `throttled`: a problem -- hardware slowdown, thermal slowdown, power brake, or a
+    mean SM clock under 90 % of `sm_clock_max_mhz` that no power cap explains.
+
+    The mean clock, not the minimum: the minimum catches the clock ramp at the start of every case
+    and would flag nearly all of them. The clock test is skipped when the only reason NVML ever gave
+    was gpu_idle: then nothing but idleness held the clock down (copy-engine-only work such as
+    host<->device transfers can leave the SMs idle throughout)."""
     if telemetry is None or not telemetry.available:
         return ()
     mask = telemetry.throttle_reasons_mask
-    if mask & CAP_REASONS_MASK:
-        return ("throttled",)
+    flags = [POWER_CAPPED_FLAG] if mask & POWER_CAP_MASK else []
+    if mask & (CAP_REASONS_MASK & ~POWER_CAP_MASK):
+        return (*flags, THROTTLED_FLAG)
     clock = telemetry.sm_clock_mhz
-    if mask == GPU_IDLE or clock is None or not sm_clock_max_mhz:
-        return ()
-    return ("throttled",) if clock.mean < SM_CLOCK_FRACTION * sm_clock_max_mhz else ()
+    if flags or mask == GPU_IDLE or clock is None or not sm_clock_max_mhz:
+        return tuple(flags)
+    return (THROTTLED_FLAG,) if clock.mean < SM_CLOCK_FRACTION * sm_clock_max_mhz else ()
 
 
 class TelemetrySampler:
@@ -97,6 +105,7 @@ class TelemetrySampler:
         self._backend = backend
         self._session = session or NVML
         self._readers: dict[str, Callable[[], float]] = {}
+        self.power_source: str | None = None  # which NVML power reading the samples are
         self._read_reasons: Callable[[], int] | None = None
         self._samples: list[tuple[dict[str, float], int | None]] = []
         self._errors: dict[str, str] = {}
@@ -155,7 +164,7 @@ class TelemetrySampler:
     # ------------------------------------------------------------------ sampling
 
     def _bind(self, nvml: Any, h: Any) -> None:
-        self._readers, self._read_reasons = sample_readers(nvml, h)
+        self._readers, self._read_reasons, self.power_source = sample_readers(nvml, h)
 
     def _loop(self) -> None:
         while not self._stop_event.wait(self.interval_s):

@@ -42,6 +42,8 @@ CONSTANTS: dict[str, int] = {
     "NVML_FEATURE_ENABLED": 1,
     "NVML_NVLINK_MAX_LINKS": 36,
     "NVML_NVLINK_VERSION_4_0": 6,
+    "NVML_FI_DEV_POWER_INSTANT": 186,
+    "NVML_VALUE_TYPE_UNSIGNED_INT": 1,
 }
 NVML_CLOCK_SM = CONSTANTS["NVML_CLOCK_SM"]
 NVML_CLOCK_MEM = CONSTANTS["NVML_CLOCK_MEM"]
@@ -112,6 +114,7 @@ DEVICE_FUNCTIONS = (
     "nvmlDeviceGetNvLinkState", "nvmlDeviceGetNvLinkVersion", "nvmlDeviceGetPowerUsage",
     "nvmlDeviceGetTemperature", "nvmlDeviceGetCurrentClocksEventReasons",
     "nvmlDeviceGetCurrentClocksThrottleReasons", "nvmlDeviceGetCpuAffinity", "nvmlDeviceGetNumaNodeId",
+    "nvmlDeviceGetFieldValues",
 )
 MODULE_FUNCTIONS = (
     "nvmlInit", "nvmlShutdown", "nvmlSystemGetDriverVersion", "nvmlDeviceGetCount",
@@ -222,6 +225,8 @@ def make_pynvml(
             count(name)
             if name not in handle.answers:
                 raise AttributeError(f"fake device has no answer for {name}")
+            if name == "nvmlDeviceGetFieldValues":
+                return _field_values(handle.answers[name], args[0])
             return _answer(handle, name, args)
 
         call.__name__ = name
@@ -230,6 +235,24 @@ def make_pynvml(
     for name in DEVICE_FUNCTIONS:
         setattr(mod, name, device_function(name))
     return mod
+
+
+def _field_values(answers: Any, field_ids: list[int]) -> list[types.SimpleNamespace]:
+    """Like pynvml's array of c_nvmlFieldValue_t: per field its own nvmlReturn, valueType and value.
+    `answers` maps field id -> an unsigned int (valueType 1), or an NVMLError for that field; a
+    whole-call NVMLError (an old driver) raises."""
+    if isinstance(answers, BaseException):
+        raise NVMLError(answers.value) if isinstance(answers, NVMLError) else answers
+    out = []
+    for field in field_ids:
+        answer = answers.get(field, NOT_SUPPORTED)
+        if callable(answer) and not isinstance(answer, BaseException):
+            answer = answer()
+        failed = isinstance(answer, NVMLError)
+        out.append(types.SimpleNamespace(fieldId=field, scopeId=0, timestamp=0, latencyUsec=0,
+                                         valueType=1, nvmlReturn=answer.value if failed else NVML_SUCCESS,
+                                         value=types.SimpleNamespace(uiVal=0 if failed else int(answer))))
+    return out
 
 
 def h100_answers(**overrides: Any) -> dict[str, Any]:
@@ -258,7 +281,8 @@ def h100_answers(**overrides: Any) -> dict[str, Any]:
         "nvmlDeviceGetMaxPcieLinkWidth": 16,
         "nvmlDeviceGetNvLinkState": {i: 1 for i in range(18)},
         "nvmlDeviceGetNvLinkVersion": {i: 6 for i in range(18)},
-        "nvmlDeviceGetPowerUsage": 512_345,
+        "nvmlDeviceGetPowerUsage": 512_345,  # the 1-second average
+        "nvmlDeviceGetFieldValues": {186: 498_765},  # NVML_FI_DEV_POWER_INSTANT, mW
         "nvmlDeviceGetTemperature": {NVML_TEMPERATURE_GPU: 41},
         "nvmlDeviceGetCurrentClocksEventReasons": 0,
         "nvmlDeviceGetCurrentClocksThrottleReasons": 0,

@@ -81,6 +81,8 @@ def test_changing_clocks_give_min_mean_max_and_decoded_reasons(monkeypatch):
     answers = fake.h100_answers(
         nvmlDeviceGetClockInfo={SM: sm, MEM: mem},
         nvmlDeviceGetPowerUsage=power_mw,
+        # an older driver without field values: the 1-second average is read (and said so)
+        nvmlDeviceGetFieldValues=fake.nvml_error(fake.NVML_ERROR_FUNCTION_NOT_FOUND),
         nvmlDeviceGetTemperature={TEMP: temp},
         nvmlDeviceGetCurrentClocksEventReasons=0x4 | 0x20,
     )
@@ -100,7 +102,31 @@ def test_changing_clocks_give_min_mean_max_and_decoded_reasons(monkeypatch):
     assert t.sm_clock_mhz.min == 1500 and t.sm_clock_mhz.max == 1980
     assert t.throttle_reasons_mask == 0x24
     assert t.throttle_reasons == ("sw_power_cap", "sw_thermal_slowdown")
-    assert throttle_flags(t, 1980) == ("throttled",)
+    assert throttle_flags(t, 1980) == ("power_capped", "throttled")
+    assert sampler.power_source.startswith("nvmlDeviceGetPowerUsage: a 1-second average")
+
+
+def test_instant_power_is_read_where_the_driver_has_it(monkeypatch):
+    """Issue 18, defect 6: nvmlDeviceGetPowerUsage is a trailing 1-second average on Ampere (except
+    GA100) and newer, so a 0.3 s case carried its neighbours' power. NVML_FI_DEV_POWER_INSTANT first."""
+    instant_mw = Recorder([650_000, 690_000])
+    nvml = fake.make_pynvml([fake.h100_answers(nvmlDeviceGetFieldValues={186: instant_mw})])
+    install(monkeypatch, nvml)
+    with TelemetrySampler(0, interval_s=0.01) as sampler:
+        time.sleep(0.1)
+    t = sampler.telemetry
+    assert t.power_w == pytest.approx(summary_of(instant_mw.answered[1:], 1e-3))  # the first: the probe
+    assert sampler.power_source == "instant: nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)"
+    assert nvml.calls.get("nvmlDeviceGetPowerUsage", 0) == 0
+
+
+def test_a_board_without_the_instant_field_falls_back_to_the_average(monkeypatch):
+    nvml = fake.make_pynvml([fake.h100_answers(nvmlDeviceGetFieldValues={186: fake.NOT_SUPPORTED})])
+    install(monkeypatch, nvml)
+    with TelemetrySampler(0, interval_s=0.01) as sampler:
+        time.sleep(0.05)
+    assert sampler.telemetry.power_w.mean == pytest.approx(512.345)
+    assert sampler.power_source.startswith("nvmlDeviceGetPowerUsage")
 
 
 def test_short_case_gets_start_and_stop_samples_and_idle_start_is_left_out(monkeypatch):
@@ -134,7 +160,8 @@ def test_all_idle_samples_are_summarised_rather_than_dropped(monkeypatch):
 
 
 def test_not_supported_quantity_is_reported_and_no_longer_queried(monkeypatch):
-    nvml = fake.make_pynvml([fake.h100_answers(nvmlDeviceGetPowerUsage=fake.NOT_SUPPORTED)])
+    nvml = fake.make_pynvml([fake.h100_answers(nvmlDeviceGetPowerUsage=fake.NOT_SUPPORTED,
+                                               nvmlDeviceGetFieldValues={186: fake.NOT_SUPPORTED})])
     install(monkeypatch, nvml)
     with TelemetrySampler(0, interval_s=0.01) as sampler:
         time.sleep(0.1)
@@ -278,12 +305,14 @@ def _t(mask=0, sm_mean=None, available=True):
         (None, 1980, ()),
         (Telemetry(available=False, reason="CPU backend"), 1980, ()),
         (_t(0, 1980), 1980, ()),
-        (_t(0x4, 1980), 1980, ("throttled",)),  # sw power cap, clocks still high
+        (_t(0x4, 1980), 1980, ("power_capped",)),  # sw power cap: expected, not a problem
+        (_t(0x4, 1500), 1980, ("power_capped",)),  # the cap explains the lower clock
+        (_t(0x4 | 0x20, 1500), 1980, ("power_capped", "throttled")),  # and thermal slowdown: a problem
         (_t(0x8, 1980), 1980, ("throttled",)),
         (_t(0x20, 1980), 1980, ("throttled",)),
         (_t(0x40, 1980), 1980, ("throttled",)),
         (_t(0x80, 1980), 1980, ("throttled",)),
-        (_t(0x1 | 0x4, 1980), None, ("throttled",)),
+        (_t(0x1 | 0x4, 1980), None, ("power_capped",)),
         (_t(0x10 | 0x100, 1980), 1980, ()),  # sync boost, display clock: not caps
         (_t(0, 1782.0), 1980, ()),  # exactly 90 %
         (_t(0, 1781.9), 1980, ("throttled",)),
