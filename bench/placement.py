@@ -137,3 +137,25 @@ def bound(placement: Placement) -> Iterator[Placement]:
         yield placement
     finally:
         os.sched_setaffinity(0, previous)
+
+
+def pages_by_node(address: int, maps: str = "/proc/self/maps", numa_maps: str = "/proc/self/numa_maps"
+                  ) -> dict[str, int] | None:
+    """Where the pages of the mapping holding `address` are: {"N0": pages, ...} from
+    /proc/self/numa_maps (Linux; None where it cannot be read or the address is in no mapping)."""
+    try:
+        with open(maps, encoding="ascii") as handle:
+            start = next((int(line.split("-", 1)[0], 16) for line in handle
+                          if int(line.split("-", 1)[0], 16) <= address < int(line.split()[0].split("-")[1], 16)),
+                         None)
+        if start is None:
+            return None
+        with open(numa_maps, encoding="ascii") as handle:
+            for line in handle:
+                fields = line.split()
+                if fields and int(fields[0], 16) == start:
+                    return {f.split("=")[0]: int(f.split("=")[1]) for f in fields[2:]
+                            if f[:1] == "N" and "=" in f and f[1:].split("=")[0].isdigit()}
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

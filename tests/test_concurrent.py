@@ -134,3 +134,30 @@ def test_host_link_placement_on_a_real_gpu_is_a_subset_of_the_allowed_cpus_or_sa
         assert where.reason  # e.g. NVML Not Supported in a VM: recorded, never raised
     else:
         assert set(where.cpus) <= os.sched_getaffinity(0)
+
+
+def test_the_numa_node_of_a_buffers_pages_is_read_from_numa_maps():
+    """Issue 18, defect 7: host-link records say where their buffers' pages really are."""
+    import torch
+
+    buffer = torch.ones(16 << 20, dtype=torch.uint8)  # 16 MiB, touched: its own mapping, resident
+    nodes = placement.pages_by_node(buffer.data_ptr())
+    if nodes is None:
+        pytest.skip("no /proc/self/numa_maps here (not Linux, or NUMA support off)")
+    assert nodes and all(key.startswith("N") and count > 0 for key, count in nodes.items())
+    assert sum(nodes.values()) > 0
+    assert placement.pages_by_node(0) is None  # no mapping holds address 0
+
+
+def test_the_pinned_pool_is_released_before_a_case_allocates(monkeypatch):
+    """The pinned caching allocator would hand GPU k the blocks allocated under GPU 0's binding;
+    release_pinned_pool empties it first (torch._C._host_emptyCache on a CUDA build)."""
+    import torch
+
+    from bench.kernels import hostlink
+
+    calls = []
+    monkeypatch.setattr(torch._C, "_host_emptyCache", lambda: calls.append("emptied"), raising=False)
+    assert hostlink.release_pinned_pool().startswith("emptied before allocating") and calls == ["emptied"]
+    monkeypatch.delattr(torch._C, "_host_emptyCache")
+    assert "not emptied" in hostlink.release_pinned_pool()

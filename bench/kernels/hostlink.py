@@ -28,7 +28,7 @@ import torch
 
 from bench.backend import Backend
 from bench.measurement import measured, not_run
-from bench.placement import Placement, bound, gpu_local_placement
+from bench.placement import Placement, bound, gpu_local_placement, pages_by_node
 from results.files.schema import Measurement
 from bench.registry import Case, register
 from bench.timing import SPIN_BEFORE_TWO_STREAMS_CYCLES, measure
@@ -76,8 +76,10 @@ class HostLinkBenchmark:
         gen = torch.Generator(device=backend.device)
         gen.manual_seed(size)
         device_src = torch.randint(0, 256, (size,), dtype=torch.uint8, device=backend.device, generator=gen)
+        pool = release_pinned_pool() if pinned else None  # fresh pages, placed under this binding
         host_src = device_src.cpu().pin_memory() if pinned else device_src.cpu()
         host_dst = torch.empty(size, dtype=torch.uint8, pin_memory=pinned)
+        host_pages = {"host_src": pages_by_node(host_src.data_ptr()), "host_dst": pages_by_node(host_dst.data_ptr())}
         device_dst = torch.empty(size, dtype=torch.uint8, device=backend.device)
         work = float(size)
         clock = None
@@ -102,10 +104,25 @@ class HostLinkBenchmark:
         return measured(case, backend.device_index, times_s=times_s, timing=timing,
                         work_per_call=work, unit="byte", convention=VARIANTS[case.variant],
                         method_version=METHOD_VERSION, check_error=problem,
-                        extra={"pinned": pinned, **placement.as_extra(), **window})
+                        extra={"pinned": pinned, **placement.as_extra(), **window,
+                               "pinned_pool": pool, "host_pages_by_numa_node": host_pages})
 
     def derive(self, measurements: Sequence[Measurement], run_host: str) -> list[Measurement]:
         return all_gpus_totals(measurements, run_host)
+
+
+def release_pinned_pool() -> str:
+    """Return the pinned caching host allocator's free blocks to the OS before a case allocates.
+
+    The allocator keeps freed pinned blocks by power-of-two size and hands them out again, so in a
+    single-process run GPU k > 0 would get the blocks first allocated under GPU 0's CPU binding
+    (its NUMA node), while its record claimed its own. Emptied here (outside timing), the case's
+    buffers are new pages, allocated under this GPU's binding. Says what was done."""
+    empty = getattr(torch._C, "_host_emptyCache", None)
+    if empty is None:
+        return "not emptied: this torch has no torch._C._host_emptyCache (a CPU build)"
+    empty()
+    return "emptied before allocating: fresh pinned pages under this GPU's CPU binding"
 
 
 def all_gpus_totals(measurements: Sequence[Measurement], run_host: str) -> list[Measurement]:
