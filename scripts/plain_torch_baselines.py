@@ -228,9 +228,44 @@ def p2p_rate(variant: str, src: int, dst: int, size: int) -> float:
             return size / seconds_per_call_loop(lambda: b.copy_(a, non_blocking=True), torch.device("cuda", src))
         back_src = torch.randint(0, 256, (size,), dtype=torch.uint8, device=f"cuda:{dst}")
         back_dst = torch.empty(size, dtype=torch.uint8, device=f"cuda:{src}")
-        return 2.0 * size / _two_streams(lambda: b.copy_(a, non_blocking=True),
-                                         lambda: back_dst.copy_(back_src, non_blocking=True),
-                                         torch.device("cuda", src), torch.device("cuda", dst))
+        return 2.0 * size / concurrent_peer_copies(lambda: b.copy_(a, non_blocking=True),
+                                                   lambda: back_dst.copy_(back_src, non_blocking=True), src, dst)
+
+
+def concurrent_peer_copies(forward: Callable[[], object], backward: Callable[[], object], src: int, dst: int,
+                           iterations: int = 20) -> float:
+    """Seconds per iteration of src->dst and dst->src copies that really overlap.
+
+    torch's device-to-device copy runs on the source device's current stream and makes a two-way
+    barrier with the destination device's current stream (aten/src/ATen/native/cuda/Copy.cu). With
+    one shared stream per device the two directions wait on each other and alternate. So each
+    direction gets its own stream on BOTH devices, made current on both for its copy: its barrier
+    meets only its own idle stream, never the other direction's."""
+    dev = {src: torch.device("cuda", src), dst: torch.device("cuda", dst)}
+    fwd = {g: torch.cuda.Stream(device=dev[g]) for g in (src, dst)}
+    bwd = {g: torch.cuda.Stream(device=dev[g]) for g in (src, dst)}
+
+    def run(copy: Callable[[], object], streams: dict[int, torch.cuda.Stream]) -> None:
+        with torch.cuda.stream(streams[src]), torch.cuda.stream(streams[dst]):
+            copy()
+
+    for _ in range(2):
+        run(forward, fwd), run(backward, bwd)
+    torch.cuda.synchronize(dev[src]), torch.cuda.synchronize(dev[dst])
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    with torch.cuda.stream(fwd[src]):
+        torch.cuda._sleep(2_000_000)
+        start.record(fwd[src])
+    for stream in (fwd[dst], bwd[src], bwd[dst]):
+        stream.wait_event(start)
+    for _ in range(iterations):
+        run(forward, fwd)
+        run(backward, bwd)
+    for stream in (fwd[dst], bwd[src], bwd[dst]):
+        fwd[src].wait_stream(stream)
+    end.record(fwd[src])
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3 / iterations
 
 
 # -------------------------------------------------------------------------------- collectives
