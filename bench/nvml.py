@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 from types import ModuleType
 from typing import Any, Callable
@@ -112,7 +113,11 @@ def resolve_handle(nvml: ModuleType, cuda_index: int, torch_props: Any) -> Any:
     then a UUID named in CUDA_VISIBLE_DEVICES. A CUDA index is used as an NVML index only under
     CUDA_DEVICE_ORDER=PCI_BUS_ID: otherwise CUDA numbers GPUs fastest first and NVML in PCI order,
     so the guess could attach another GPU's telemetry and CPU affinity. Raises when nothing maps."""
-    lookups = ((torch_uuid(torch_props), "nvmlDeviceGetHandleByUUID"),
+    uuid = torch_uuid(torch_props)
+    # Under MIG, CUDA's UUID is the compute instance's: NVML knows it as MIG-<uuid>, not GPU-<uuid>
+    # (the PCI lookup below would return the parent GPU, pairing its name with the slice's SMs).
+    mig = f"MIG-{uuid[4:]}" if uuid is not None and uuid.startswith("GPU-") else None
+    lookups = ((uuid, "nvmlDeviceGetHandleByUUID"), (mig, "nvmlDeviceGetHandleByUUID"),
                (torch_pci_bus_id(torch_props), "nvmlDeviceGetHandleByPciBusId"))
     for key, function in lookups:
         if key is not None:
@@ -206,6 +211,38 @@ def _mode(pair: Any) -> str:
     name = {0: "disabled", 1: "enabled"}
     text = name.get(current, str(current))
     return text if pending == current else f"{text} (pending: {name.get(pending, str(pending))})"
+
+
+MIG_PROFILE = re.compile(r"MIG (\d+g\.\d+gb)")
+
+
+def mig_parent(nvml: ModuleType, h: Any) -> Any | None:
+    """The parent GPU's handle when `h` is a MIG device handle, else None."""
+    try:
+        if not int(nvml.nvmlDeviceIsMigDeviceHandle(h)):
+            return None
+        return nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(h)
+    except Exception:
+        return None
+
+
+def mig_mode_text(nvml: ModuleType, h: Any, parent: Any) -> str:
+    """The record's mig_mode for a MIG instance: "enabled; instance <MIG uuid>, profile <1g.10gb>,
+    parent <GPU uuid>" (results.files.mig reads it back)."""
+    name = _text(nvml.nvmlDeviceGetName(h))
+    match = MIG_PROFILE.search(name)
+    return (f"enabled; instance {_text(nvml.nvmlDeviceGetUUID(h))}, profile "
+            f"{match.group(1) if match else 'unknown'}, parent {_text(nvml.nvmlDeviceGetUUID(parent))}")
+
+
+def read_mig_instance(fields: FieldReader, nvml: ModuleType, h: Any, parent: Any) -> None:
+    """A MIG instance: its own name and UUID and the mig_mode that says so; every other field from
+    the parent GPU (the same board: PCI ids, clocks, links, power limit). SM count and memory stay
+    torch's (the slice's)."""
+    fields.read("name", lambda: _text(nvml.nvmlDeviceGetName(h)))
+    fields.read("uuid", lambda: _text(nvml.nvmlDeviceGetUUID(h)))
+    fields.read("mig_mode", lambda: mig_mode_text(nvml, h, parent))
+    read_device_fields(fields, nvml, parent)  # first answer wins: name, uuid, mig_mode and torch's stay
 
 
 def read_device_fields(fields: FieldReader, nvml: ModuleType, h: Any) -> None:

@@ -34,7 +34,9 @@ from bench.nvml import (  # noqa: F401 - NVML, NvmlSession, nvml_shutdown re-exp
     driver_version,
     error_text,
     nvml_shutdown,
+    mig_parent,
     read_device_fields,
+    read_mig_instance,
     torch_cuda_props,
     torch_pci_bus_id,
     torch_uuid,
@@ -107,7 +109,11 @@ def probe_cuda_device(index: int, torch_props: Any = None) -> DeviceInfo:
             if f not in _TORCH_ONLY:
                 fields.miss(f, str(exc))
     else:
-        read_device_fields(fields, nvml, handle)
+        parent = mig_parent(nvml, handle)
+        if parent is not None:  # a MIG instance: recorded as the instance, not as its parent GPU
+            read_mig_instance(fields, nvml, handle, parent)
+        else:
+            read_device_fields(fields, nvml, handle)
     _read_torch_fallbacks(fields, props)
     name = fields.values.pop("name", None) or f"cuda:{index}"
     unavailable = fields.unavailable()

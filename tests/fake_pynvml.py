@@ -114,7 +114,7 @@ DEVICE_FUNCTIONS = (
     "nvmlDeviceGetNvLinkState", "nvmlDeviceGetNvLinkVersion", "nvmlDeviceGetPowerUsage",
     "nvmlDeviceGetTemperature", "nvmlDeviceGetCurrentClocksEventReasons",
     "nvmlDeviceGetCurrentClocksThrottleReasons", "nvmlDeviceGetCpuAffinity", "nvmlDeviceGetNumaNodeId",
-    "nvmlDeviceGetFieldValues",
+    "nvmlDeviceGetFieldValues", "nvmlDeviceIsMigDeviceHandle", "nvmlDeviceGetDeviceHandleFromMigDeviceHandle",
 )
 MODULE_FUNCTIONS = (
     "nvmlInit", "nvmlShutdown", "nvmlSystemGetDriverVersion", "nvmlDeviceGetCount",
@@ -157,6 +157,7 @@ def make_pynvml(
     mod.__dict__.update(ERROR_CLASSES)
     mod.calls = {}  # type: ignore[attr-defined]
     handles = [FakeHandle(i, d) for i, d in enumerate(devices)]
+    mod.handles = handles  # type: ignore[attr-defined]  # a MIG instance's answers may name its parent
     state = {"initialised": False}
 
     def count(name: str) -> None:
@@ -255,6 +256,17 @@ def _field_values(answers: Any, field_ids: list[int]) -> list[types.SimpleNamesp
     return out
 
 
+def mig_instance_answers(parent_index: int, mig_uuid: str, name: str, module_ref: list) -> dict[str, Any]:
+    """A MIG device handle as NVML answers it: its own name and MIG UUID, is-MIG true, the parent
+    handle on request, and Not Supported for the clocks and power a MIG handle does not expose."""
+    return {
+        "nvmlDeviceGetName": name, "nvmlDeviceGetUUID": mig_uuid, "nvmlDeviceIsMigDeviceHandle": 1,
+        "nvmlDeviceGetDeviceHandleFromMigDeviceHandle": lambda: module_ref[0].handles[parent_index],
+        "nvmlDeviceGetMaxClockInfo": NOT_SUPPORTED, "nvmlDeviceGetClockInfo": NOT_SUPPORTED,
+        "nvmlDeviceGetPowerUsage": NOT_SUPPORTED,
+    }
+
+
 def h100_answers(**overrides: Any) -> dict[str, Any]:
     """An H100 SXM5 80GB as a pass-through VM reports it, except NVLink answers (18 links, 4.0)."""
     answers: dict[str, Any] = {
@@ -288,6 +300,7 @@ def h100_answers(**overrides: Any) -> dict[str, Any]:
         "nvmlDeviceGetCurrentClocksThrottleReasons": 0,
         "nvmlDeviceGetCpuAffinity": [0xFF],  # CPUs 0-7 (64-bit words); socket 0 of a small node
         "nvmlDeviceGetNumaNodeId": 0,
+        "nvmlDeviceIsMigDeviceHandle": 0,
     }
     answers.update(overrides)
     return answers

@@ -61,3 +61,24 @@ def test_a_host_wide_total_gets_no_fraction_of_one_gpus_link():
     fractions = peak_fractions(result)
     assert all(fractions[i].fraction == pytest.approx(55 / 64, rel=1e-6) for i in range(8))  # each GPU: 86 %
     assert len(records) - 1 not in fractions  # before the fix: 6.88, "above peak"
+
+
+def test_a_mig_slice_is_compared_with_its_share_of_the_part():
+    """Issue 18, defect 10: "of peak" of a 1g.10gb slice against its 1/7 of an H100's compute; its
+    memory and host-link figures get no fraction (the slice's share of those is not one number)."""
+    slice_ = dataclasses.replace(H100, uuid="MIG-abc", name="NVIDIA H100 80GB HBM3 MIG 1g.10gb",
+                                 mig_mode="enabled; instance MIG-abc, profile 1g.10gb, parent GPU-def")
+    bf16 = measurement("matmul/bf16/m=8192,n=8192,k=8192", times_s=(2 * 8192**3 / 110e12,) * 3, work=2 * 8192**3)
+    copy = measurement("memory/copy/bytes=1073741824", times_s=(2 * 2**30 / 0.4e12,) * 3, work=2 * 2**30)
+    result = dataclasses.replace(run_result([bf16, copy], backend="cuda"), devices=(slice_,))
+    fractions = peak_fractions(result)
+    assert fractions[0].fraction == pytest.approx(110 / (989.5 / 7), rel=1e-6)  # 78 %, not 11 %
+    assert 1 not in fractions
+
+
+def test_fleet_keeps_the_slices_of_one_gpu_apart():
+    from results.analysis.identity import gpu_id
+
+    a = dataclasses.replace(H100, uuid="MIG-aaa", mig_mode="enabled; instance MIG-aaa, profile 3g.40gb, parent GPU-p")
+    b = dataclasses.replace(H100, index=1, uuid="MIG-bbb", mig_mode="enabled; instance MIG-bbb, profile 3g.40gb, parent GPU-p")
+    assert gpu_id("h", a, 0) != gpu_id("h", b, 1)

@@ -323,3 +323,30 @@ def test_no_uuid_or_bus_id_and_cuda_order_is_not_guessed_as_nvml_order(monkeypat
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-1,GPU-0")  # UUIDs name GPUs whatever the order
     probe.nvml_shutdown()
     assert probe.probe_cuda_device(0).uuid == "GPU-1"
+
+
+def test_a_mig_instance_is_recorded_as_the_instance_not_its_parent(monkeypatch):
+    """Issue 18, defect 10: CUDA's UUID under MIG is the instance's; the lookup prefixed it with
+    GPU-, missed, fell back to the PCI bus id and recorded the parent's name and UUID with the
+    slice's SMs and memory. Now: MIG-<uuid> first, and the record names the instance."""
+    ref: list = []
+    parent = fake.h100_answers(nvmlDeviceGetMigMode=[1, 1])
+    instance = fake.mig_instance_answers(0, "MIG-1234abcd-0000-5000-8000-00000000beef",
+                                         "NVIDIA H100 80GB HBM3 MIG 1g.10gb", ref)
+    nvml = fake.make_pynvml([parent, instance])
+    ref.append(nvml)
+    install(monkeypatch, nvml)
+    props = h100_torch_props("1234abcd-0000-5000-8000-00000000beef")  # torch: the instance's bare UUID
+    props.multi_processor_count, props.total_memory = 16, 10 << 30  # the slice's
+    info = probe.probe_cuda_device(0, props)
+    assert info.uuid == "MIG-1234abcd-0000-5000-8000-00000000beef"
+    assert info.name == "NVIDIA H100 80GB HBM3 MIG 1g.10gb"
+    assert info.mig_mode == ("enabled; instance MIG-1234abcd-0000-5000-8000-00000000beef, profile 1g.10gb, "
+                             "parent GPU-6f1d2a44-0000-4a3b-9c1e-1234567890ab")
+    assert info.sm_count == 16 and info.memory_total_bytes == 10 << 30  # the slice's, from torch
+    assert info.pci_device_id == "0x2330" and info.sm_clock_max_mhz == 1980  # the board's, from the parent
+    from results.files.mig import mig_instance
+
+    slice_ = mig_instance(info)
+    assert slice_.profile == "1g.10gb" and slice_.compute_share == pytest.approx(1 / 7)
+    assert slice_.parent_uuid == "GPU-6f1d2a44-0000-4a3b-9c1e-1234567890ab"

@@ -104,3 +104,22 @@ def test_new_capabilities_derive_a_tpp_that_agrees_with_the_datasheet(part_id, c
     assert tpp.known and tpp.value.lo == pytest.approx(want, rel=1e-6), tpp.missing
     assert tpp.value.lo == pytest.approx(declared.get("tpp").value.central, rel=0.01)
     assert facts.sm_count == sms
+
+
+def test_a_mig_instance_is_not_called_a_cut_down_part():
+    """Issue 18, defect 10: a 1g slice's derived TPP (16 of 132 SMs) is ~12 % of the declared one,
+    which read "probably rate-limited or cut down ... (e.g. China-specific parts)"."""
+    from thresholds.derived import derived_metrics
+    from thresholds.metrics import declared_metrics
+
+    part = PARTS["h100-sxm"]
+    declared, _ = declared_metrics(part, "catalog")
+    slice_ = _device(compute_capability="9.0", sm_count=16, sm_clock_max_mhz=1980,
+                     mig_mode="enabled; instance MIG-abc, profile 1g.10gb, parent GPU-def")
+    ms, _ = derived_metrics(slice_, TABLES, part, declared)
+    text = " ".join(filter(None, [ms.get("tpp").note or "", *ms.notes, ms.get("tpp").missing or ""]))
+    assert "MIG instance" in text and "1g.10gb" in text
+    assert "cut down" not in text and "China-specific" not in text
+    whole = _device(compute_capability="9.0", sm_count=16, sm_clock_max_mhz=1980)  # not MIG: as before
+    ms, _ = derived_metrics(whole, TABLES, part, declared)
+    assert "cut down" in " ".join(filter(None, [ms.get("tpp").note or "", *ms.notes, ms.get("tpp").missing or ""]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from results.files.mig import mig_instance
 from results.files.schema import DeviceInfo, Measurement, RunResult
 from thresholds.errors import DataFileError
 from thresholds.load import load_catalog
@@ -94,6 +95,10 @@ def peak_fractions(result: RunResult) -> dict[int, PeakFraction]:
         if part is None:
             continue
         peak = datasheet_peak_per_s(m, part)
+        slice_ = mig_instance(device)
+        if slice_ is not None:  # a MIG instance: its share of the part's compute, nothing else
+            share = slice_.compute_share if m.benchmark == "matmul" else None
+            peak = peak * share if peak and share else None
         if peak:
             fractions[position] = PeakFraction(m.rate / peak, part.id)
     return fractions

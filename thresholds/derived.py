@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from results.files.mig import mig_instance
 from results.files.schema import DeviceInfo
 from thresholds.metrics import datacenter_metric, fmt_interval, tpp_from_tops
 from thresholds.model import (
@@ -117,6 +118,11 @@ def _compare_with_declared(tpp, winner, device, arch, declared) -> tuple[str | N
     AGREEMENT_PCT). Without a declared figure there is nothing to disagree with."""
     if declared is None or not declared.get("tpp").known:
         return None, True
+    slice_ = mig_instance(device)
+    if slice_ is not None:
+        return (f"derived TPP {tpp:,.0f} is that of a MIG instance (profile {slice_.profile} of "
+                f"{slice_.parent_uuid}: {device.sm_count} SMs), not of the whole part; the part's "
+                "figure is the declared one", False)
     declared_tpp = declared.get("tpp").value
     ref = declared_tpp.central
     diff = (tpp - ref) / ref * 100
