@@ -52,11 +52,9 @@ from bench.distributed.session import (
     NCCL_TIMEOUT_MARGIN_S,
     SIGTERM_GRACE_S,
     Session,
-    all_gather_objects,
     current,
-    max_over_ranks,
-    min_over_ranks,
 )
+from bench.distributed.control import all_gather_objects, max_over_ranks, min_over_ranks
 
 __all__ = [
     "DEFAULT_TIMEOUT_S", "EXIT_RANK_FAILURE", "LAUNCHER_ENV", "NCCL_TIMEOUT_MARGIN_S", "SIGTERM_GRACE_S",
