@@ -144,7 +144,7 @@ class CpuBackend:
         return min(total, limit) if limit else total
 
     def free_memory_bytes(self) -> int:
-        return _meminfo_bytes("MemAvailable:") or 4 << 30
+        return host_free_memory_bytes()
 
     def matmul_edge_cap(self, precision: str) -> int | None:
         return CPU_EMULATED_MATMUL_EDGE.get(precision)
@@ -325,6 +325,11 @@ def resolve_device(requested: str) -> tuple[str, str | None]:
 
 def make_backend(kind: str, index: int = 0) -> Backend:
     return CudaBackend(index) if kind == "cuda" else CpuBackend()
+
+
+def host_free_memory_bytes() -> int:
+    """The host's available memory now (MemAvailable): for fit checks at run time, never for sizes."""
+    return _meminfo_bytes("MemAvailable:") or 4 << 30
 
 
 def _meminfo_bytes(field: str) -> int | None:

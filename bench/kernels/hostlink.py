@@ -26,8 +26,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from bench.backend import Backend
+from bench.backend import Backend, host_free_memory_bytes
 from bench.measurement import measured, not_run
+from bench.sizing import does_not_fit
 from bench.placement import Placement, bound, gpu_local_placement, pages_by_node
 from results.files.schema import Measurement
 from bench.registry import Case, register
@@ -66,6 +67,12 @@ class HostLinkBenchmark:
             return not_run(case, backend.device_index, "skipped",
                            "no host link: the CPU backend has no separate device memory",
                            unit="byte", convention=VARIANTS[case.variant])
+        size = int(case.params["bytes"])
+        problem = (does_not_fit(2 * size, backend.free_memory_bytes(), "two device buffers")
+                   or does_not_fit(2 * size, host_free_memory_bytes(), "two host buffers"))
+        if problem is not None:  # sizes follow the mode, never free memory (bench/sizing.py)
+            return not_run(case, backend.device_index, "skipped", problem, unit="byte",
+                           convention=VARIANTS[case.variant])
         placement = gpu_local_placement(int(backend.device_index or 0))
         with bound(placement):
             return self._measure(case, backend, mode, placement)

@@ -33,6 +33,7 @@ from bench.backend import Backend
 from bench.measurement import measured, not_run
 from bench.registry import Case, register
 from bench.nvml import TOPOLOGY, link_path  # noqa: F401 - re-exported (tests, docs)
+from bench.sizing import does_not_fit
 from bench.timing import SPIN_BEFORE_START_CYCLES, SPIN_BEFORE_TWO_STREAMS_CYCLES, measure
 from results.files.schema import Measurement, RunResult
 
@@ -111,6 +112,10 @@ class P2PBenchmark:
     def _all_peers(self, case: Case, backend: Backend, mode: str) -> Measurement:
         gpu, size = int(case.params["device"]), int(case.params["bytes"])
         peers = [g for g in range(torch.cuda.device_count()) if g != gpu][: int(case.params["peers"])]
+        free_here = int(torch.cuda.mem_get_info(gpu)[0])
+        problem = does_not_fit((1 + len(peers)) * size, free_here, f"GPU {gpu}'s {1 + len(peers)} buffers")
+        if problem is not None:  # sizes follow the mode, never free memory (bench/sizing.py)
+            return not_run(case, gpu, "skipped", problem, unit="byte", convention=VARIANTS["all_peers"])
         mine = _random_bytes(size, gpu)
         theirs = {p: _random_bytes(size, p) for p in peers}
         inbound = {p: torch.empty(size, dtype=torch.uint8, device=f"cuda:{gpu}") for p in peers}
