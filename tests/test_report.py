@@ -232,11 +232,17 @@ def test_dollar_signs_and_control_characters_do_not_break_figures():
 # --------------------------------------------------------------------------- the 2026 map, history strips, above_peak
 
 
-def test_the_2026_band_comes_from_the_rule_data():
-    (band,), source = report.map_bands()
+def test_the_2026_band_and_the_section_232_boxes_come_from_the_rule_data():
+    band, box1, box2 = report.map_bands()[0]
+    source = report.map_bands()[1]
     assert (band.tpp_min, band.tpp_max, band.dram_min_gbs, band.dram_max_gbs) == (0.0, 21000.0, 0.0, 6500.0)
-    assert "us-2026-01" in source and "91 FR 1684" in source
+    assert "us-2026-01" in source and "91 FR 1684" in source and "us-2026-232" in source
     assert band.contains(15832, 4800) and not band.contains(36000, 4000) and not band.contains(15832, 6500)
+    assert (box1.tpp_min, box1.tpp_max, box1.dram_min_gbs, box1.dram_max_gbs, box1.effect) == (
+        14000.0, 17500.0, 4500.0, 5000.0, "duty")
+    assert (box2.tpp_min, box2.tpp_max, box2.dram_min_gbs, box2.dram_max_gbs) == (20800.0, 21100.0, 5800.0, 6200.0)
+    assert box1.contains(15832, 4800) and not box1.contains(14000, 4800) and not box1.contains(15832, 4500)
+    assert box2.contains(20919.2, 6000) and not box2.contains(20800, 6000)
 
 
 def test_band_points_and_history_strips_with_real_verdicts(files):
@@ -251,9 +257,10 @@ def test_band_points_and_history_strips_with_real_verdicts(files):
     assert catalog["NVIDIA B200 (HGX, about 1,000 W)"].dram_range == (7700.0, 8000.0)
     assert len(data.histories) == len(data.subjects) == 3
     strip = next(h for h in data.histories if synth.H20 in h.label)
-    assert strip.regimes == ("us-2022-10", "us-2023-10", "us-2026-01") and strip.dates[0] == "2022-10-07"
+    assert strip.regimes == ("us-2022-10", "us-2023-10", "us-2026-01", "us-2026-232") and strip.dates[0] == "2022-10-07"
     row_2023 = strip.cells[1]
     assert row_2023[strip.dates.index("2023-11-17")] == "not~" and strip.classes[2][-1] == "inside"
+    assert strip.classes[3][-1] == "outside"  # the H20 (DRAM 4,000) is below both tariff boxes
     assert any(d == "2023-11-17" and "TPP 2,368 < 2,400" in t for d, t in strip.changes)
     text = markdown.report(data)
     assert "TPP versus DRAM bandwidth (2026 licence-review band)" in text and "Status through time of" in text

@@ -75,7 +75,7 @@ def test_default_regimes_follow_as_of(capsys):
     ids = [v["rule_set"] for v in doc["subjects"][0]["verdicts"]]
     assert ids == ["us-eo14110", "us-2023-10"]
     _, doc = run_json(capsys, ["check", "a800-sxm", "--json", "--rules", "all"])
-    assert len(doc["subjects"][0]["verdicts"]) == 9
+    assert len(doc["subjects"][0]["verdicts"]) == 10  # every regime of the rule data, us-2026-232 included
 
 
 def test_check_before_any_regime_says_so(capsys):
@@ -150,7 +150,8 @@ def test_devices_table_reproduces_reference_classifications(capsys):
     lines = capsys.readouterr().out.splitlines()
     header = lines[0]
     names = header.split()
-    assert names[-3:] == ["us-2022-10", "us-2023-10", "us-2026-01"]  # regimes with a device threshold
+    assert names[-4:] == ["us-2022-10", "us-2023-10", "us-2026-01", "us-232"]  # regimes with a device threshold
+    assert max(len(line) for line in lines) <= 120 and "us-232 = us-2026-232" in " ".join(lines)
     starts = [header.index(n) for n in names]
 
     def cells(part_id):
@@ -165,6 +166,8 @@ def test_devices_table_reproduces_reference_classifications(capsys):
     assert cells("rtx-4090-d")["us-2023-10"] == "not (Note 2)~" and cells("rtx-4090-d")["DC"] == "no"
     assert cells("rtx-4090")["us-2023-10"] == "3A090.a.1"
     assert cells("h200")["us-2026-01"] == "inside" and cells("b200")["us-2026-01"] == "outside"
+    assert cells("h200")["us-232"] == "inside~" and cells("mi325x")["us-232"] == "inside~"
+    assert cells("b200")["us-232"] == "outside" and cells("h20")["us-232"] == "outside"
     assert "Not a column: us-2024-12 (thresholds for HBM stacks only: n/a for every part" in " ".join(lines)
     assert cells("mi308x")["us-2023-10"] == "?" and cells("mi308x")["TPP"] == "unknown"
     assert cells("b200")["PD"] == "22.11-22.5"
@@ -228,7 +231,7 @@ def test_devices_json_is_the_check_shape(capsys):
     verdicts = {v["rule_set"]: v for v in by["a800-pcie"]["verdicts"]}
     assert verdicts["us-2022-10"]["outcome"] == "not_controlled"
     assert verdicts["us-2023-10"]["paragraph"] == "3A090.a.1"
-    catalog_doc = check_subjects(["h100-sxm"], rules="us-2022-10,us-2023-10,us-2024-12,us-2026-01")
+    catalog_doc = check_subjects(["h100-sxm"], rules="us-2022-10,us-2023-10,us-2024-12,us-2026-01,us-2026-232")
     assert by["h100-sxm"]["verdicts"] == catalog_doc["subjects"][0]["verdicts"]
 
 

@@ -312,3 +312,50 @@ def test_not_in_force_regime_says_so():
     v = verdict("us-2022-10", metrics(tpp=4992.0, io_bidirectional_gbs=664.0))
     assert v.in_force is False and any("superseded since 2023-11-17" in n for n in v.notes)
     assert Path(RULES["us-2022-10"].path).name == "us-2022-10.toml"
+
+
+# --------------------------------------------------------------------------- Section 232 tariff boxes
+
+# (TPP, DRAM GB/s, inside which box or None). Every bound of both boxes is strict (Annex as quoted,
+# regulations-2026.md R7): each edge is tried exactly on it and a hair either side.
+BOX_CASES = [
+    (15832.0, 4800.0, "Section 232 box 1"),  # the H200 the box was drawn around
+    (14000.0, 4800.0, None), (14000.01, 4800.0, "Section 232 box 1"), (13999.99, 4800.0, None),
+    (17500.0, 4800.0, None), (17499.99, 4800.0, "Section 232 box 1"), (17500.01, 4800.0, None),
+    (15832.0, 4500.0, None), (15832.0, 4500.01, "Section 232 box 1"), (15832.0, 4499.99, None),
+    (15832.0, 5000.0, None), (15832.0, 4999.99, "Section 232 box 1"), (15832.0, 5000.01, None),
+    (20919.2, 6000.0, "Section 232 box 2"),  # MI325X-class
+    (20800.0, 6000.0, None), (20800.01, 6000.0, "Section 232 box 2"), (20799.99, 6000.0, None),
+    (21100.0, 6000.0, None), (21099.99, 6000.0, "Section 232 box 2"), (21100.01, 6000.0, None),
+    (20919.2, 5800.0, None), (20919.2, 5800.01, "Section 232 box 2"), (20919.2, 5799.99, None),
+    (20919.2, 6200.0, None), (20919.2, 6199.99, "Section 232 box 2"), (20919.2, 6200.01, None),
+    (18000.0, 5500.0, None),  # between the boxes
+]
+
+
+@pytest.mark.parametrize("tpp, dram, box", BOX_CASES)
+def test_section_232_box_edges(tpp, dram, box):
+    v = verdict("us-2026-232", metrics(tpp=tpp, memory_bandwidth_gbs=dram))
+    assert v.applicable and v.effect == "duty"
+    assert v.met is (box is not None)
+    assert (v.paragraphs_met[0] if v.paragraphs_met else None) == box
+    assert v.outcome != "controlled"  # a duty, never a control
+
+
+def test_section_232_is_undecided_without_dram_and_outside_on_a_lower_bound_below_it():
+    assert verdict("us-2026-232", metrics(tpp=15832.0)).met is None
+    measured = verdict("us-2026-232", metrics("measured", tpp=(15000.0, math.inf), memory_bandwidth_gbs=(4800.0, math.inf)))
+    assert measured.met is None  # a lower bound inside a box may be above it: undecided
+
+
+def test_section_232_rule_data_cites_its_source_and_tags_every_figure():
+    rule = RULES["us-2026-232"]
+    assert rule.effective_from == datetime.date(2026, 1, 15) and rule.status == "in force"
+    assert "14 Jan 2026" in rule.citation and "carmnet" in rule.citation
+    assert all("S" in c.tags for p in rule.paragraphs for c in p.clauses)
+    reference = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md")
+    if reference.exists():  # every figure against its source sentence
+        text = reference.read_text()
+        assert ("(1) TPP > 14,000 and < 17,500 and total DRAM bandwidth > 4,500 and < 5,000 GB/s, or (2) "
+                "TPP > 20,800 and < 21,100 and DRAM > 5,800 and < 6,200 GB/s") in text
+        assert "25 %** ad valorem on HTSUS 8471.50 / 8471.80 / 8473.30" in text

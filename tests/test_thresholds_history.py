@@ -19,29 +19,35 @@ D2022, D2023, D2026 = datetime.date(2022, 10, 7), datetime.date(2023, 11, 17), d
 # part: {date: (us-2022-10 cell, us-2023-10 cell, us-2026-01 cell)} and the reason words on that date
 STORIES = {
     "a800-sxm": {
-        D2022: (("not~", "-", "-"), "I/O 464 < 600 GB/s", "TPP 4,992 vs >= 4,800, +4.0%"),
-        D2023: (("-", "3A090.a.1~", "-"), "TPP 4,992 >= 4,800 -> 3A090.a.1", "margin TPP +4.0%"),
-        D2026: (("-", "3A090.a.1~", "inside"), "inside case-by-case review band", "DRAM bandwidth 2,039 < 6,500"),
+        D2022: (("not~", "-", "-", "-"), "I/O 464 < 600 GB/s", "TPP 4,992 vs >= 4,800, +4.0%"),
+        D2023: (("-", "3A090.a.1~", "-", "-"), "TPP 4,992 >= 4,800 -> 3A090.a.1", "margin TPP +4.0%"),
+        D2026: (("-", "3A090.a.1~", "inside", "outside"), "inside case-by-case review band", "DRAM bandwidth 2,039 < 6,500"),
     },
     "h800-sxm": {
-        D2022: (("not", "-", "-"), "I/O 528 < 600 GB/s", "margin I/O -12.0%"),
-        D2023: (("-", "3A090.a.1", "-"), "TPP 15,832 >= 4,800 -> 3A090.a.1", ""),
-        D2026: (("-", "3A090.a.1", "inside"), "TPP 15,832 < 21,000", "-24.6%"),
+        D2022: (("not", "-", "-", "-"), "I/O 528 < 600 GB/s", "margin I/O -12.0%"),
+        D2023: (("-", "3A090.a.1", "-", "-"), "TPP 15,832 >= 4,800 -> 3A090.a.1", ""),
+        D2026: (("-", "3A090.a.1", "inside", "outside~"), "TPP 15,832 < 21,000", "-24.6%"),
     },
     "h20": {
-        D2022: (("not", "-", "-"), "TPP 2,368 < 4,800", ""),
-        D2023: (("-", "not~", "-"), "3A090.b.1: TPP 2,368 < 2,400", "TPP 2,368 vs >= 2,400, -1.3%"),
-        D2026: (("-", "not~", "inside"), "DRAM bandwidth 4,000 < 6,500 GB/s", ""),
+        D2022: (("not", "-", "-", "-"), "TPP 2,368 < 4,800", ""),
+        D2023: (("-", "not~", "-", "-"), "3A090.b.1: TPP 2,368 < 2,400", "TPP 2,368 vs >= 2,400, -1.3%"),
+        D2026: (("-", "not~", "inside", "outside"), "DRAM bandwidth 4,000 < 6,500 GB/s", ""),
     },
     "rtx-4090-d": {
-        D2022: (("not~", "-", "-"), "TPP 4,707.2 < 4,800", "-1.9%"),
-        D2023: (("-", "not (Note 2)~", "-"), "Note 2 to 3A090: not controlled", "margin TPP -1.9%"),
-        D2026: (("-", "not (Note 2)~", "inside"), "TPP 4,707.2 < 21,000", ""),
+        D2022: (("not~", "-", "-", "-"), "TPP 4,707.2 < 4,800", "-1.9%"),
+        D2023: (("-", "not (Note 2)~", "-", "-"), "Note 2 to 3A090: not controlled", "margin TPP -1.9%"),
+        D2026: (("-", "not (Note 2)~", "inside", "outside"), "TPP 4,707.2 < 21,000", ""),
     },
     "b200": {
-        D2022: (("3A090.a", "-", "-"), "TPP 36,000 >= 4,800 and I/O 1,928 >= 600 GB/s -> 3A090.a", ""),
-        D2023: (("-", "3A090.a.1", "-"), "TPP 36,000 >= 4,800 -> 3A090.a.1", ""),
-        D2026: (("-", "3A090.a.1", "outside"), "TPP 36,000 >= 21,000", "outside the band"),
+        D2022: (("3A090.a", "-", "-", "-"), "TPP 36,000 >= 4,800 and I/O 1,928 >= 600 GB/s -> 3A090.a", ""),
+        D2023: (("-", "3A090.a.1", "-", "-"), "TPP 36,000 >= 4,800 -> 3A090.a.1", ""),
+        D2026: (("-", "3A090.a.1", "outside", "outside"), "TPP 36,000 >= 21,000", "outside the band"),
+    },
+    "h200": {  # the Section 232 boxes were drawn around it and the MI325X (regulations-2026.md R7)
+        D2026: (("-", "3A090.a.1", "inside", "inside~"), "inside Section 232 box 1", "DRAM bandwidth 4,800 < 5,000"),
+    },
+    "mi325x": {
+        D2026: (("-", "3A090.a.1", "inside~", "inside~"), "inside Section 232 box 2", "TPP 20,919.2 > 20,800"),
     },
 }
 
@@ -63,7 +69,7 @@ def test_dates_come_from_the_rule_data():
 @pytest.mark.parametrize("part_id", sorted(STORIES))
 def test_a_parts_story_through_time(part_id):
     h = _history(part_id)
-    assert h.regimes == ("us-2022-10", "us-2023-10", "us-2026-01") and h.basis == "peak-declared"
+    assert h.regimes == ("us-2022-10", "us-2023-10", "us-2026-01", "us-2026-232") and h.basis == "peak-declared"
     rows = {row.date: row for row in h.rows}
     for day, (cells, *words) in STORIES[part_id].items():
         row = rows[day]
@@ -73,6 +79,7 @@ def test_a_parts_story_through_time(part_id):
             assert word in text, (day, word, text)
     # the first row is 2022-10-07 and outcomes only change on dates that name an event
     assert h.rows[0].date == D2022 and all(row.events for row in h.rows)
+    assert "us-2026-232 in force" in " ".join(why(rows[D2026]))
 
 
 def test_a800_text_and_json_tell_the_2022_2023_2026_story(capsys):

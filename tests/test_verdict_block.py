@@ -49,10 +49,14 @@ def test_synthetic_gpu_file_matching_a_catalog_part(tmp_path, capsys):
     assert block[2] == "  peak-declared: TPP 15,832, PD 19.45, I/O 1,028 GB/s, DRAM 3,350 GB/s"
     assert block[3].startswith("  us-2023-10: CONTROLLED 3A090.a.1; nearest PD 19.45 vs >= 5.92 (+228.5%")
     assert block[4].startswith("  us-2026-01: inside case-by-case review band (China/Macau); nearest TPP 15,832 vs < 21,000 (-24.6%)")
-    measured = block[5]
+    assert block[5].startswith("  us-2026-232: outside the tariff boxes; nearest TPP 15,832 vs < 17,500 (-9.5%)")
+    measured = block[6]
     assert measured.startswith("  measured: TPP 12,378.3 (bf16 773.6 TOPS x 16) = 78%") and "% of peak-declared 15,832" in measured
     assert "DRAM 3,2" in measured and "% of peak-declared 3,350" in measured
-    assert not any("near limit" in line or "ABOVE PEAK" in line for line in block)
+    assert not any("ABOVE PEAK" in line for line in block)
+    # the only near-limit figure: TPP 15,832 is 9.5 % below the edge of the first Section 232 box
+    assert [line for line in block if "near limit" in line] == [
+        "  near limit: TPP 15,832 is -9.5% from 17,500 (us-2026-232 Section 232 box 1) (within 10%)"]
 
 
 def test_near_limit_line_for_an_a800(tmp_path, capsys):

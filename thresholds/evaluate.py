@@ -16,7 +16,8 @@ import datetime
 import math
 from typing import Iterable
 
-from thresholds.model import (
+from thresholds.model import (  # noqa: I001
+    BOX_EFFECTS,
     REL_TOLERANCE, Clause, ClauseResult, Interval, LicenceNote, MetricSet, Nearest, Paragraph,
     RuleSet, Verdict,
 )
@@ -261,8 +262,8 @@ def _undecided_text(judged) -> str:
 
 
 def _informational_reason(judged, met, first_met) -> str:
-    inside = "inside" if judged[0][0].effect == "band" else "meets"
-    outside = "outside" if judged[0][0].effect == "band" else "does not meet"
+    inside = "inside" if judged[0][0].effect in BOX_EFFECTS else "meets"
+    outside = "outside" if judged[0][0].effect in BOX_EFFECTS else "does not meet"
     if met:
         p, results = first_met
         return f"{_met_text(p, results)} -> {inside} {p.label}"

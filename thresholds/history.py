@@ -12,7 +12,7 @@ import datetime
 from dataclasses import dataclass
 
 from thresholds.evaluate import evaluate
-from thresholds.model import RuleSet, Subject, Verdict
+from thresholds.model import BOX_EFFECTS, RuleSet, Subject, Verdict
 from results.render.verdict_text import cell
 from results.render.verdict_json import verdict_json
 from results.render.verdict_text import LABELS, SUFFIX, num
@@ -119,8 +119,9 @@ def change_lines(row: HistoryRow) -> list[str]:
 
 
 def outcome_words(v: Verdict) -> str:
-    if v.effect == "band":
-        return {True: "inside the band", False: "outside the band", None: "band undecided"}[v.met]
+    if v.effect in BOX_EFFECTS:
+        area = "the tariff boxes" if v.effect == "duty" else "the band"
+        return {True: f"inside {area}", False: f"outside {area}", None: f"{area} undecided"}[v.met]
     return {"controlled": f"controlled ({v.paragraph})", "not_controlled": "not controlled",
             "indeterminate": "undecided"}[v.outcome]
 

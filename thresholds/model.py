@@ -39,7 +39,10 @@ TAGS = ("P", "P*", "S", "V", "R", "I")
 BASES = ("peak-declared", "peak-derived", "measured")
 STATUSES = ("in force", "superseded", "revoked", "not enforced", "proposed")
 SCOPES = ("device", "cluster", "model", "allocation", "hbm-stack")
-EFFECTS = ("controlled", "band", "reporting", "allocation", "presumption")
+EFFECTS = ("controlled", "band", "reporting", "allocation", "presumption", "duty")
+# Effects whose paragraphs are boxes on the metric axes: a part is "inside" or "outside" them
+# (the 2026 China review band; the Section 232 tariff boxes, a duty rather than a control).
+BOX_EFFECTS = ("band", "duty")
 
 # Values within this relative distance of a threshold count as equal to it (float arithmetic:
 # 1600 / (1600 / 5.92) is not exactly 5.92).

@@ -312,6 +312,7 @@ def peer_heatmap(matrix: "PeerMatrix") -> bytes:
 
 # --------------------------------------------------------------------------- 1b. the 2026 map
 
+DUTY_COLOUR = "#f4b183"  # the Section 232 tariff boxes
 BAND_COLOUR = "#cfe3f7"
 CUT_COLOUR = "#b26a00"
 
@@ -326,17 +327,22 @@ def tpp_dram_map(bands: Sequence["Band"], points: Sequence["BandPoint"]) -> byte
     ax = fig.add_subplot()
     placed = [p for p in points if math.isfinite(p.tpp) and math.isfinite(p.dram_gbs)
               and p.tpp > 0 and p.dram_gbs > 0]
-    marks_x = [b.dram_max_gbs for b in bands if math.isfinite(b.dram_max_gbs)]
-    marks_y = [b.tpp_max for b in bands if math.isfinite(b.tpp_max)]
+    # Axis marks at the band's edges only: the tariff boxes' edges sit too close to them to label.
+    marks_x = [b.dram_max_gbs for b in bands if math.isfinite(b.dram_max_gbs) and b.effect != "duty"]
+    marks_y = [b.tpp_max for b in bands if math.isfinite(b.tpp_max) and b.effect != "duty"]
     x_lo, x_hi, y_lo, y_hi = _log_limits(ax, [p.dram_gbs for p in placed] + marks_x + [200.0, 10000.0],
                                          [p.tpp for p in placed] + marks_y + [300.0, 60000.0])
     for b in bands:
         left, right = max(b.dram_min_gbs, x_lo), min(b.dram_max_gbs, x_hi)
         bottom, top = max(b.tpp_min, y_lo), min(b.tpp_max, y_hi)
         if right > left and top > bottom:
-            ax.add_patch(Rectangle((left, bottom), right - left, top - bottom, facecolor=BAND_COLOUR,
-                                   edgecolor="#1f5fbf", lw=0.8, ls="--", zorder=0))
-            ax.text(left * 1.08, top / 1.12, _label(b.label, 60), fontsize=7, color="#0b3d7a", zorder=3, va="top")
+            duty = b.effect == "duty"
+            ax.add_patch(Rectangle((left, bottom), right - left, top - bottom,
+                                   facecolor=DUTY_COLOUR if duty else BAND_COLOUR,
+                                   edgecolor="#b35900" if duty else "#1f5fbf", lw=0.8 if not duty else 1.0,
+                                   ls="-" if duty else "--", zorder=0.5 if duty else 0))
+            if not duty:  # the boxes are narrow: the legend names them
+                ax.text(left * 1.08, top / 1.12, _label(b.label, 60), fontsize=7, color="#0b3d7a", zorder=3, va="top")
     _log_axis(ax.xaxis, x_lo, x_hi, marks_x)
     _log_axis(ax.yaxis, y_lo, y_hi, marks_y)
     labeller = _Labeller(fig, ax)
@@ -351,10 +357,13 @@ def tpp_dram_map(bands: Sequence["Band"], points: Sequence["BandPoint"]) -> byte
     handles, _ = ax.get_legend_handles_labels()
     handles.append(Patch(facecolor=BAND_COLOUR, edgecolor="#1f5fbf", ls="--",
                          label="2026 case-by-case review band (China/Macau)"))
+    if any(b.effect == "duty" for b in bands):
+        handles.append(Patch(facecolor=DUTY_COLOUR, edgecolor="#b35900",
+                             label="Section 232 tariff boxes (25% duty on US imports)"))
     if cuts:
         from matplotlib.lines import Line2D
 
         handles.append(Line2D([], [], color=CUT_COLOUR, lw=0.9, marker=">", markersize=4,
                               label="cut-down variant (arrow from the original part)"))
     return _finish_map(fig, ax, handles, bool(catalog), "peak DRAM bandwidth (GB/s)",
-                       "TPP versus DRAM bandwidth, the Jan 2026 rule's licence-review band")
+                       "TPP versus DRAM bandwidth: the Jan 2026 licence-review band and the Section 232 tariff boxes")

@@ -15,7 +15,7 @@ import datetime
 from results.errors import TppbenchError
 from results.files.schema import RunResult
 from thresholds.check import check_subject, device_rules
-from thresholds.model import PRECISION_BITS, Interval, MetricSet, Subject, Verdict
+from thresholds.model import BOX_EFFECTS, PRECISION_BITS, Interval, MetricSet, Subject, Verdict
 from thresholds.subjects import subjects_of_result
 from results.render.verdict_text import LABELS, SUFFIX, num, value_text
 from thresholds.whatif import METRIC_ORDER
@@ -77,9 +77,10 @@ def _figure(metrics: MetricSet, metric: str) -> str:
 
 
 def _outcome(v: Verdict) -> str:
-    if v.effect == "band":
+    if v.effect in BOX_EFFECTS:
         word = {True: "inside", False: "outside", None: "undecided against"}[v.met]
-        return f"{word} {v.paragraphs_met[0] if v.paragraphs_met else 'the band'}"
+        where = v.paragraphs_met[0] if v.paragraphs_met else ("the tariff boxes" if v.effect == "duty" else "the band")
+        return f"{word} {where}" + (" (25% duty on US import)" if v.effect == "duty" and v.met else "")
     if v.outcome == "controlled":
         return f"CONTROLLED {v.paragraph}"
     if v.outcome == "not_controlled":
@@ -91,7 +92,7 @@ def _nearest(v: Verdict) -> str:
     n = v.nearest
     if n is None:
         return ""
-    where = "" if v.effect == "band" else f", {n.paragraph}"
+    where = "" if v.effect in BOX_EFFECTS else f", {n.paragraph}"
     return (f"; nearest {LABELS[n.metric]} {num(n.value)} vs {n.comparator} {num(n.threshold)}"
             f"{SUFFIX.get(n.metric, '')} ({n.margin_pct:+.1f}%{where})")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from thresholds.model import Clause, Interval, Verdict
+from thresholds.model import BOX_EFFECTS, Clause, Interval, Verdict
 
 LABELS = {
     "tpp": "TPP",
@@ -91,7 +91,7 @@ def tags_text(tags: tuple[str, ...]) -> str:
 def cell(v: Verdict) -> str:
     if not v.applicable:
         return "n/a"
-    if v.effect == "band":
+    if v.effect in BOX_EFFECTS:
         text = {True: "inside", False: "outside", None: "?"}[v.met]
     elif v.outcome == "controlled":
         text = v.paragraph or "controlled"

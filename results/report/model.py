@@ -28,16 +28,21 @@ class Region:
 
 @dataclass(frozen=True)
 class Band:
-    """A rectangle of the TPP x DRAM-bandwidth plane (the 2026 case-by-case band):
-    tpp_min <= TPP < tpp_max and dram_min_gbs <= DRAM < dram_max_gbs."""
+    """A rectangle of the TPP x DRAM-bandwidth plane: the 2026 case-by-case band
+    (tpp_min <= TPP < tpp_max and dram_min_gbs <= DRAM < dram_max_gbs), or a Section 232 tariff box
+    (effect "duty", every bound strict: lower_exclusive)."""
 
     label: str
     tpp_min: float
     tpp_max: float
     dram_min_gbs: float
     dram_max_gbs: float
+    effect: str = "band"
+    lower_exclusive: bool = False
 
     def contains(self, tpp: float, dram_gbs: float) -> bool:
+        if self.lower_exclusive:
+            return self.tpp_min < tpp < self.tpp_max and self.dram_min_gbs < dram_gbs < self.dram_max_gbs
         return self.tpp_min <= tpp < self.tpp_max and self.dram_min_gbs <= dram_gbs < self.dram_max_gbs
 
 
@@ -182,7 +187,7 @@ class ReportData:
     telemetry: tuple[CaseTelemetry, ...]
     contexts: tuple[RunContext, ...]
     near_pct: float
-    bands: tuple[Band, ...] = ()  # the 2026 rule's case-by-case band(s), from the rule data
+    bands: tuple[Band, ...] = ()  # the 2026 rule's case-by-case band and the Section 232 boxes, from the rule data
     bands_source: str = ""
     band_points: tuple[BandPoint, ...] = ()  # subjects' points first, then catalog parts
     histories: tuple[HistoryStrip, ...] = ()

@@ -15,12 +15,14 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from results.report import sections as sections
 from results.files import store
+from thresholds.model import BOX_EFFECTS
 from results.report.model import (
     INF, Band, BandPoint, HistoryStrip, MapPoint, Region, ReportData, Subject, VerdictRow,
 )
 
 MAP_RULE_SET = "us-2023-10"
 BAND_RULE_SET = "us-2026-01"
+BOX_RULE_SETS = (BAND_RULE_SET, "us-2026-232")  # drawn on the TPP x DRAM map: the band and the tariff boxes
 
 # Fallback only when the thresholds package cannot give its rule data: the Oct 2023 AC/S IFR
 # (88 FR 73458) ECCN 3A090 bands, ../shared/reference/regulations.md section 2.1.
@@ -136,15 +138,16 @@ def map_regions() -> tuple[tuple[Region, ...], str]:
 
 
 def rectangle(paragraph: Any, metrics: tuple[str, str]) -> dict[str, list[float]] | None:
-    """A paragraph whose clauses all bound `metrics` with >= (from) and < (below), as
-    {metric: [from, below]}; None when it has any other clause or combines with 'any'."""
+    """A paragraph whose clauses all bound `metrics` from below (>= or >) and above (<), as
+    {metric: [from, below]}; None when it has any other clause or combines with 'any'.
+    `strict_lower(paragraph)` says whether its lower bounds are strict (>)."""
     bounds = {m: [0.0, INF] for m in metrics}
     if paragraph.combine != "all":
         return None
     for clause in paragraph.clauses:
         if clause.metric not in bounds or isinstance(clause.value, bool):
             return None
-        if clause.comparator == ">=":
+        if clause.comparator in (">=", ">"):
             bounds[clause.metric][0] = float(clause.value)
         elif clause.comparator == "<":
             bounds[clause.metric][1] = float(clause.value)
@@ -153,21 +156,33 @@ def rectangle(paragraph: Any, metrics: tuple[str, str]) -> dict[str, list[float]
     return bounds
 
 
+def strict_lower(paragraph: Any) -> bool:
+    return any(clause.comparator == ">" for clause in paragraph.clauses)
+
+
 def map_bands() -> tuple[tuple[Band, ...], str]:
-    """The 2026 rule's band paragraphs (TPP and DRAM-bandwidth clauses) as rectangles, from the
-    rule data; () when the rule data has none."""
+    """The 2026 rule's band and the Section 232 tariff boxes (TPP and DRAM-bandwidth clauses) as
+    rectangles, from the rule data; () when the rule data has none."""
     try:
         from thresholds.load import load_rules
 
-        rule = next(r for r in load_rules() if r.id == BAND_RULE_SET)
-    except (ImportError, StopIteration):
+        rules = {r.id: r for r in load_rules()}
+    except ImportError:
         return (), "no rule data for the 2026 band"
-    bands = []
-    for paragraph in rule.paragraphs:
-        bounds = rectangle(paragraph, ("tpp", "memory_bandwidth_gbs")) if paragraph.effect == "band" else None
-        if bounds is not None:
-            bands.append(Band(paragraph.label, *bounds["tpp"], *bounds["memory_bandwidth_gbs"]))
-    return tuple(bands), f"thresholds rule data {BAND_RULE_SET} ({rule.citation})"
+    bands, sources = [], []
+    for rule_id in BOX_RULE_SETS:
+        rule = rules.get(rule_id)
+        if rule is None:
+            continue
+        sources.append(f"{rule_id} ({rule.citation})")
+        for paragraph in rule.paragraphs:
+            bounds = rectangle(paragraph, ("tpp", "memory_bandwidth_gbs")) if paragraph.effect in BOX_EFFECTS else None
+            if bounds is not None:
+                bands.append(Band(paragraph.label, *bounds["tpp"], *bounds["memory_bandwidth_gbs"],
+                                  effect=paragraph.effect, lower_exclusive=strict_lower(paragraph)))
+    if not sources:
+        return (), "no rule data for the 2026 band"
+    return tuple(bands), "thresholds rule data " + "; ".join(sources)
 
 
 def _inside(bands: Iterable[Band], tpp: float, dram: float) -> tuple[str, ...]:
@@ -220,7 +235,7 @@ def _history_strip(subject: Subject, doc: Mapping[str, Any] | None) -> HistorySt
 def _strip_class(outcome: Mapping[str, Any]) -> str:
     if not outcome.get("in_force"):
         return "none"
-    if outcome.get("effect") == "band":
+    if outcome.get("effect") in BOX_EFFECTS:
         return {True: "inside", False: "outside"}.get(outcome.get("met"), "indeterminate")
     return str(outcome.get("outcome") or "indeterminate")
 
