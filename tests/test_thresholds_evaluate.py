@@ -359,3 +359,34 @@ def test_section_232_rule_data_cites_its_source_and_tags_every_figure():
         assert ("(1) TPP > 14,000 and < 17,500 and total DRAM bandwidth > 4,500 and < 5,000 GB/s, or (2) "
                 "TPP > 20,800 and < 21,100 and DRAM > 5,800 and < 6,200 GB/s") in text
         assert "25 %** ad valorem on HTSUS 8471.50 / 8471.80 / 8473.30" in text
+
+
+def test_the_2026_bands_shipment_conditions_are_shown_on_a_part_inside_it():
+    """regulations-2026.md C8: the 50 % volume cap and US unit count, no military end use, KYC
+    against remote access, and per-shipment US third-party testing, as structured notes."""
+    inside = verdict("us-2026-01", metrics(tpp=15832.0, memory_bandwidth_gbs=4800.0))
+    assert inside.met is True and len(inside.licence_notes) == 3
+    text = " ".join(inside.licence_notes)
+    for words in ("50% of the same product shipped to US end users", "how many units have shipped in the US",
+                  "military end-use", "remote access", "third-party testing in the United States",
+                  "TPP, memory bandwidth, interconnect bandwidth and DRAM capacity"):
+        assert words in text, words
+    outside = verdict("us-2026-01", metrics(tpp=36000.0, memory_bandwidth_gbs=8000.0))
+    assert outside.met is False and outside.licence_notes == ()
+    undecided = verdict("us-2026-01", metrics(tpp=15832.0))
+    assert undecided.met is None and undecided.licence_notes == ()
+
+
+@pytest.mark.parametrize("rule_id, identifier", [
+    ("us-2025-01-diffusion", "B-337935"), ("us-outbound-850", "P.L. 119-60"), ("us-2023-10", "89 FR 5698"),
+    ("us-2023-10", "Ascend 910B, 910C and 910D"), ("us-2026-01", "H.R. 2683"),
+])
+def test_2025_2026_statuses_are_notes_on_their_regimes(rule_id, identifier):
+    """regulations-2026.md R1, R10, R17, R18, R38: instruments with no device or model number are
+    status notes on the regime they bear on, each naming the survey's entry."""
+    notes = [n.text for n in RULES[rule_id].notes if identifier in n.text]
+    assert len(notes) == 1 and "regulations-2026.md R" in notes[0]
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
+    if reference.exists():
+        text = reference.read_text()
+        assert identifier.replace("Ascend 910B, 910C and 910D", "910D") in text

@@ -204,7 +204,10 @@ def evaluate(
         reason = _classification_reason(truth, judged, first_met, exemption_met, exemption_open, met)
 
     nearest, near_limit = _nearest(all_results, near_pct)
-    licence = _licence_notes(rule.licence_notes, paragraph, metrics, as_of) if outcome == "controlled" else ()
+    # Licence notes of a controlling paragraph that is met, and the conditions of a box a part is
+    # inside (the 2026 band's shipment conditions).
+    shows_notes = outcome == "controlled" or (informational and met is True and effect in BOX_EFFECTS)
+    licence = _licence_notes(rule.licence_notes, paragraph, metrics, as_of) if shows_notes else ()
     notes = list(metrics.notes)
     if metrics.basis == MEASURED_BASIS and outcome != "controlled" and met is not False:
         reason += f" ({MEASURED_CAVEAT})"

@@ -11,7 +11,7 @@ import textwrap
 from results.render.text import clean
 from thresholds.check import Checked
 from thresholds.load import load_catalog
-from thresholds.model import MetricValue, RuleSet, Verdict
+from thresholds.model import BOX_EFFECTS, MetricValue, RuleSet, Verdict
 from results.render.verdict_json import DISPLAY_METRICS
 from results.render.verdict_text import LABELS, SUFFIX, cell, num, tags_text, value_text
 from thresholds.whatif import METRIC_ORDER, WhatIf
@@ -70,10 +70,11 @@ def verdict_lines(v: Verdict, indent: str = "    ", shown: set[str] | None = Non
             f"{indent}  nearest threshold: {LABELS.get(n.metric, n.metric)} {n.comparator} {num(n.threshold)}"
             f"{SUFFIX.get(n.metric, '')} ({n.paragraph}), value {num(n.value)}, margin {n.margin_pct:+.1f}%"
             + ("  NEAR LIMIT" if v.near_limit else ""))
+    label = "condition" if v.effect in BOX_EFFECTS else "licence"  # a band's shipment conditions
     for note in v.licence_notes:
         if note not in shown:
             shown.add(note)
-            lines.append(f"{indent}  licence: {note}")
+            lines.append(f"{indent}  {label}: {note}")
     for note in v.notes:
         if note not in shown:
             shown.add(note)
