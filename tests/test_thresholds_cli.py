@@ -75,7 +75,7 @@ def test_default_regimes_follow_as_of(capsys):
     ids = [v["rule_set"] for v in doc["subjects"][0]["verdicts"]]
     assert ids == ["us-eo14110", "us-2023-10"]
     _, doc = run_json(capsys, ["check", "a800-sxm", "--json", "--rules", "all"])
-    assert len(doc["subjects"][0]["verdicts"]) == 10  # every regime of the rule data, us-2026-232 included
+    assert len(doc["subjects"][0]["verdicts"]) == 12  # every regime of the rule data: us-2026-232 and the two bills too
 
 
 def test_check_before_any_regime_says_so(capsys):

@@ -390,3 +390,58 @@ def test_2025_2026_statuses_are_notes_on_their_regimes(rule_id, identifier):
     if reference.exists():
         text = reference.read_text()
         assert identifier.replace("Ascend 910B, 910C and 910D", "910D") in text
+
+
+# --------------------------------------------------------------------------- the 2025-26 bills
+
+
+@pytest.mark.parametrize("memory, link, label", [
+    (1400.0, 0.0, "GAIN (d): DRAM bandwidth"), (1399.99, 0.0, None),
+    (100.0, 1100.0, "GAIN (e): interconnect bandwidth"), (100.0, 1099.99, None),
+    (1000.0, 700.0, "GAIN (f): DRAM + interconnect"), (1000.0, 699.99, None),
+])
+def test_the_gain_ai_acts_dram_and_interconnect_clauses(memory, link, label):
+    """regulations-2026.md R20: DRAM >= 1,400 GB/s; interconnect >= 1,100 GB/s; their sum >= 1,700."""
+    from thresholds.interconnect import dram_plus_interconnect
+
+    ms = metrics(tpp=100.0, performance_density=0.1, memory_bandwidth_gbs=memory, interconnect_bandwidth_gbs=link)
+    values = dict(ms.values)
+    values["dram_plus_interconnect_gbs"] = dram_plus_interconnect(values, ms.basis)
+    v = verdict("us-bill-gain-ai", MetricSet(ms.basis, values))
+    assert (v.outcome == "controlled") is (label is not None)
+    if label:
+        assert label in v.paragraphs_met
+
+
+def test_interconnect_is_the_chip_to_chip_links_kept_apart_from_the_2022_io_sum():
+    from thresholds.load import load_catalog
+
+    parts = {p.id: p for p in load_catalog(PACKAGE_DIR / "devices")}
+    a800, _ = declared_metrics(parts["a800-sxm"], "catalog")
+    assert a800.get("interconnect_bandwidth_gbs").value == Interval.point(400.0)  # NVLink only
+    assert a800.get("io_bidirectional_gbs").value == Interval.point(464.0)  # + PCIe: the 2022 sum
+    assert a800.get("dram_plus_interconnect_gbs").value.lo == pytest.approx(2039 + 400)
+    assert "R" in a800.get("interconnect_bandwidth_gbs").tags  # the reading is reconstructed
+    l4, _ = declared_metrics(parts["l4"], "catalog")
+    assert l4.get("interconnect_bandwidth_gbs").value == Interval.point(0.0)  # PCIe only: not counted
+    h20 = verdict("us-bill-gain-ai", declared_metrics(parts["h20"], "catalog")[0])
+    assert h20.outcome == "controlled" and h20.paragraph == "GAIN (d): DRAM bandwidth"
+    assert not RULES["us-bill-gain-ai"].in_force_on(TODAY) and RULES["us-bill-gain-ai"].status == "proposed"
+
+
+def test_measured_interconnect_is_the_concurrent_all_peers_figure_as_a_lower_bound():
+    from thresholds.interconnect import measured_interconnect
+
+    value = measured_interconnect([356.0, 340.0], "measured", "f")
+    assert value.value.lo == 356.0 and value.value.hi == math.inf
+    assert measured_interconnect([], "measured", "f").missing.startswith("no ok p2p/all_peers record")
+
+
+def test_the_bills_figures_stand_in_the_reference():
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
+    if not reference.exists():
+        pytest.skip("the reference is not beside this checkout")
+    text = reference.read_text()
+    assert ("TPP ≥ 4,800; or TPP ≥ 2,400 and PD ≥ 1.6; or TPP ≥ 1,600 and PD ≥ 3.2; or total DRAM bandwidth "
+            "≥ 1,400 GB/s; or interconnect bandwidth ≥ 1,100 GB/s; or DRAM + interconnect ≥ 1,700 GB/s") in text
+    assert "TPP ≥ 4,800; TPP ≥ 2,400 and PD ≥ 1.6; TPP ≥ 1,600 and PD ≥ 3.2; further (memory-bandwidth) clauses **not seen**" in text

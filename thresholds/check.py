@@ -43,8 +43,9 @@ def select_rules(spec: str | None, as_of: datetime.date) -> tuple[RuleSet, ...]:
 
 def device_rules(as_of: datetime.date | None, scopes: tuple[str, ...] = ("device", "hbm-stack")
                  ) -> tuple[RuleSet, ...]:
-    """Regimes with a threshold of one of `scopes`; with a date, only those then in force."""
-    rules = [r for r in load_rules() if set(scopes) & set(r.scopes())]
+    """Regimes with a threshold of one of `scopes`, proposals (bills, NPRMs) left out; with a date,
+    only those then in force. `check --rules all` still evaluates the proposals."""
+    rules = [r for r in load_rules() if set(scopes) & set(r.scopes()) and r.status != "proposed"]
     if as_of is not None:
         rules = [r for r in rules if r.in_force_on(as_of)]
     return tuple(rules)

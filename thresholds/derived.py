@@ -8,6 +8,7 @@ import math
 
 from results.files.mig import mig_instance
 from results.files.schema import DeviceInfo
+from thresholds.interconnect import DRAM_PLUS_INTERCONNECT, INTERCONNECT, dram_plus_interconnect, not_derived
 from thresholds.metrics import datacenter_metric, fmt_interval, tpp_from_tops
 from thresholds.model import (
     PRECISION_BITS, DerivationTables, DeviceFacts, Interval, MetricSet, MetricValue, Part,
@@ -81,7 +82,9 @@ def derived_metrics(
         values["performance_density"] = MetricValue(
             "performance_density", None, DERIVED, missing="derived TPP unknown")
     values["io_bidirectional_gbs"] = _io(device, tables)
+    values[INTERCONNECT] = not_derived(DERIVED)
     values["memory_bandwidth_gbs"] = _memory(device, tables)
+    values[DRAM_PLUS_INTERCONNECT] = dram_plus_interconnect(values, DERIVED)
     values["datacenter"] = datacenter_metric(part, DERIVED, "catalog")
     return MetricSet(DERIVED, values, tuple(notes)), facts
 

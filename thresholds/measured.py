@@ -15,6 +15,7 @@ from typing import Iterable
 
 from results.files.schema import DeviceInfo, Measurement, RunResult
 from results.analysis.stats import BELOW_CACHE_FLAG
+from thresholds.interconnect import DRAM_PLUS_INTERCONNECT, INTERCONNECT, dram_plus_interconnect, measured_interconnect
 from thresholds.datasheet import above_peak_text, datasheet_peak_per_s, is_above_peak
 from thresholds.metrics import datacenter_metric, fmt_interval, tpp_from_tops, tpp_source
 from thresholds.model import PRECISION_BITS, DeviceFacts, Interval, MetricSet, MetricValue, Part
@@ -105,6 +106,9 @@ def measured_metrics(
         values["memory_bandwidth_gbs"] = MetricValue(
             "memory_bandwidth_gbs", None, MEASURED, missing="no ok memory record")
     values["io_bidirectional_gbs"] = _io(result, device, origin)
+    values[INTERCONNECT] = measured_interconnect(
+        (m.rate / 1e9 for m in _ok(result, device, "p2p") if m.variant == "all_peers"), MEASURED, origin)
+    values[DRAM_PLUS_INTERCONNECT] = dram_plus_interconnect(values, MEASURED)
     values["datacenter"] = datacenter_metric(part, MEASURED, "catalog")
     if not any(v.known for k, v in values.items() if k != "datacenter"):
         return None, facts

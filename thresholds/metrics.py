@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from thresholds.interconnect import (DRAM_PLUS_INTERCONNECT, INTERCONNECT, declared_interconnect,
+                                     dram_plus_interconnect)
 from thresholds.model import (
     PRECISION_BITS, DeviceFacts, Figure, Interval, MetricSet, MetricValue, Part,
 )
@@ -121,6 +123,8 @@ def declared_metrics(part: Part, origin: str) -> tuple[MetricSet, DeviceFacts]:
         if mem is not None
         else MetricValue("memory_bandwidth_gbs", None, DECLARED, missing="memory bandwidth not published")
     )
+    values[INTERCONNECT] = declared_interconnect(part, DECLARED, origin)
+    values[DRAM_PLUS_INTERCONNECT] = dram_plus_interconnect(values, DECLARED)
     values["datacenter"] = datacenter_metric(part, DECLARED, origin)
     values["memory_bandwidth_density_gbs_mm2"] = MetricValue(
         "memory_bandwidth_density_gbs_mm2", None, DECLARED,

@@ -25,6 +25,8 @@ UNITS: Mapping[str, str] = {
     "performance_density": "TPP/mm2",
     "io_bidirectional_gbs": "GB/s",
     "memory_bandwidth_gbs": "GB/s",
+    "interconnect_bandwidth_gbs": "GB/s",  # the 2025-26 bills' metric (thresholds/interconnect.py)
+    "dram_plus_interconnect_gbs": "GB/s",
     "memory_bandwidth_density_gbs_mm2": "GB/s/mm2",
     "datacenter": "flag",
     "bio_sequence_data": "flag",

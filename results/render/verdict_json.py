@@ -7,7 +7,8 @@ from typing import Any
 from thresholds.model import Interval, MetricSet, MetricValue, RuleSet, Subject, Verdict
 
 # Metrics shown for a subject (memory bandwidth density is defined for HBM stacks only).
-DISPLAY_METRICS = ("tpp", "performance_density", "io_bidirectional_gbs", "memory_bandwidth_gbs", "datacenter")
+DISPLAY_METRICS = ("tpp", "performance_density", "io_bidirectional_gbs", "memory_bandwidth_gbs",
+                   "interconnect_bandwidth_gbs", "dram_plus_interconnect_gbs", "datacenter")
 
 
 def _num(x: float) -> float:

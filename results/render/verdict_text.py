@@ -11,6 +11,8 @@ LABELS = {
     "performance_density": "PD",
     "io_bidirectional_gbs": "I/O",
     "memory_bandwidth_gbs": "DRAM bandwidth",
+    "interconnect_bandwidth_gbs": "interconnect bandwidth",
+    "dram_plus_interconnect_gbs": "DRAM + interconnect",
     "memory_bandwidth_density_gbs_mm2": "memory bandwidth density",
     "datacenter": "datacenter",
     "bio_sequence_data": "biological sequence data",
@@ -21,6 +23,7 @@ LABELS = {
 }
 SUFFIX = {
     "io_bidirectional_gbs": " GB/s", "memory_bandwidth_gbs": " GB/s",
+    "interconnect_bandwidth_gbs": " GB/s", "dram_plus_interconnect_gbs": " GB/s",
     "memory_bandwidth_density_gbs_mm2": " GB/s/mm2", "aggregate_ops_per_s": "",
     "training_ops": " op", "network_gbit_s": " Gbit/s",
 }

@@ -22,6 +22,8 @@ METRIC_TITLES = {
     "performance_density": "performance density (TPP/mm2)",
     "io_bidirectional_gbs": "I/O bidirectional (GB/s)",
     "memory_bandwidth_gbs": "memory bandwidth (GB/s)",
+    "interconnect_bandwidth_gbs": "interconnect (GB/s) [bills]",
+    "dram_plus_interconnect_gbs": "DRAM + interconnect (GB/s)",
     "datacenter": "datacenter part",
 }
 
