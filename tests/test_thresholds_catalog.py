@@ -158,3 +158,22 @@ def test_ranges_decide_only_when_the_whole_range_agrees():
     assert "3A090.a.1" in v.paragraphs_undecided  # 4,480-6,400 straddles 4,800
     assert v.paragraph == "3A090.a.2"  # but PD 6.73-9.62 >= 5.92 with TPP >= 1,600 decides
     assert by["us-2022-10"].outcome == IND  # I/O unpublished
+
+
+def test_fp6_counts_six_bits_and_mi355x_runs_it_at_the_fp4_rate():
+    """regulations-2026.md C4: CDNA 4 runs MXFP6 at the MXFP4 rate; with fp6 = 6 bits the MI355X's
+    TPP is 10,066.3 x 6 = 60,398 (it was 40,266 from FP4/FP8/FP16). Classification unchanged."""
+    from pathlib import Path
+
+    from thresholds.load import PACKAGE_DIR, load_catalog
+    from thresholds.metrics import declared_metrics
+    from thresholds.model import PRECISION_BITS
+
+    assert PRECISION_BITS["fp6"] == 6
+    part = next(p for p in load_catalog(PACKAGE_DIR / "devices") if p.id == "mi355x")
+    tpp = declared_metrics(part, "catalog")[0].get("tpp")
+    assert tpp.value.lo == pytest.approx(10066.3 * 6) and tpp.inputs["precisions"] == ["fp6"]
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
+    if reference.exists():
+        text = reference.read_text()
+        assert "CDNA 4 runs **MXFP6 at the MXFP4 rate**" in text and "With FP6 = 10,066.3: **TPP 60,398**" in text

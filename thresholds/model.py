@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 # Bit length of the operation per precision (reference §2.2, §8.3; TF32 counted as 32, §9.2).
+# fp6: 6 by the TPP definition's own rule (bit length of the operation); no BIS statement on it was
+# found (regulations-2026.md §1.6, §5). CDNA 4 runs MXFP6 at the MXFP4 rate, so without it the
+# max over precisions understated MI350X/MI355X by a third.
 PRECISION_BITS: Mapping[str, int] = {
     "fp64": 64, "fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16,
-    "fp8": 8, "int8": 8, "fp4": 4, "int4": 4,
+    "fp8": 8, "int8": 8, "fp6": 6, "fp4": 4, "int4": 4,
 }
 
 # Metric id -> unit. A clause must name a metric from here, with exactly this unit.
