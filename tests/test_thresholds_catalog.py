@@ -66,6 +66,16 @@ EXPECTED = {
     "mi325x": (A, A1, None, True),            # named in the 2026 rule: inside the band
     "mi355x": (A, A1, None, False),
     "gaudi2-hl225b": (NOT, A1, None, True),   # 21 ports: 525 + 64 = 589 < 600 in 2022
+    "trainium2": (A, A1, None, False),        # TPP 21,344 with TF32 = 32 bits: just outside the band
+    "trainium3": (A, A1, None, False),        # 21,472 likewise (regulations-2026.md §0 item 5)
+    "tpu-v5e": (NOT, IND, None, True),        # TPP 3,152: 3A090.b needs the unpublished die area
+    "tpu-v5p": (IND, A1, None, True),         # 2022: I/O not published (ICI direction not stated)
+    "tpu-v6e": (A, A1, None, True),           # TPP 14,688; ICI 800 >= 600
+    "tpu7x": (A, A1, None, False),            # TPP 36,912; DRAM 7,200-7,400
+    # no figure found: undecided everywhere, never guessed (regulations-2026.md §2 "n/f")
+    "b30a": (IND, IND, None, None), "h20e": (IND, IND, None, None), "ascend-910d": (IND, IND, None, None),
+    "cambricon-590": (IND, IND, None, None), "hygon-dcu": (IND, IND, None, None),
+    "kunlunxin-p800": (IND, IND, None, None),
 }
 
 # id: (TPP, PD, 2022 I/O, DRAM) as in the reference's §7.2 table (ranges as (lo, hi); None = n/p)
@@ -81,6 +91,36 @@ FIGURES = {
     "ascend-910b": ((4480, 6400), (6.73, 9.62), None, (800, 1600)),
     "l20": (1913.6, 3.14, 64, 864),  # reference 1,912 from FP8; FP32 59.8 x 32 = 1,913.6 is the max
 }
+
+
+def test_the_google_tpus_stand_in_the_reference_and_give_its_tpp():
+    """regulations-2026.md §2.4 (Google's docs, tagged P): TPP 3,152 / 7,344 / 14,688 / 36,912."""
+    from pathlib import Path
+
+    from thresholds.metrics import declared_metrics
+
+    parts = {p.id: p for p in load_catalog(PACKAGE_DIR / "devices")}
+    for part_id, tpp in (("tpu-v5e", 3152), ("tpu-v5p", 7344), ("tpu-v6e", 14688), ("tpu7x", 36912)):
+        assert declared_metrics(parts[part_id], "catalog")[0].get("tpp").value.lo == pytest.approx(tpp), part_id
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
+    if reference.exists():
+        text = reference.read_text()
+        for row in ("| **Google TPU v5e** | BF16 **197**; INT8 **393** | n/f | 16 GB HBM2, **819 GB/s** | ICI **400** bidirectional per chip (4 ports) | **3,152** |",
+                    "| **TPU v5p** | BF16 **459**; FP8 459 (no FP8 speed-up); INT8 n/f | n/f | 95 GB HBM2e, **2,765 GB/s** |",
+                    "| **TPU v6e (Trillium)** | BF16 **918**; INT8 **1,836** | n/f | 32 GB, **1,638 GB/s** | ICI **800** bidirectional; host PCIe Gen5 | **14,688** |",
+                    "| **TPU7x (Ironwood)** | BF16 **2,307**; FP8 **4,614** | n/f | 192 GiB HBM3e; bandwidth 7.37 TB/s (S; 7.2 and 7.4 also printed) | ICI 1,200 bidirectional (4 links, 9.6 Tbps) (S) | **36,912** |"):
+            assert row in text, row
+
+
+@pytest.mark.parametrize("part_id", ["b30a", "h20e", "ascend-910d", "cambricon-590", "hygon-dcu", "kunlunxin-p800"])
+def test_parts_with_no_figure_found_are_undecided_with_the_reason(part_id):
+    part = next(p for p in load_catalog(PACKAGE_DIR / "devices") if p.id == part_id)
+    assert not part.dense_tops and part.memory_bandwidth_gbs is None and part.gaps
+    assert any("not found" in gap for gap in part.gaps)
+    checked = check_subject(catalog_subject(part), RULES, TODAY, 10.0)
+    device = [v for v in checked.verdicts if v.applicable and v.rule_set in DEVICE_REGIMES + ("us-2026-232",)]
+    assert device and all(v.outcome == "indeterminate" for v in device)
+    assert all("unknown" in v.reason or "undecided" in v.reason for v in device)
 
 
 def test_catalog_has_every_reference_part():
@@ -177,3 +217,36 @@ def test_fp6_counts_six_bits_and_mi355x_runs_it_at_the_fp4_rate():
     if reference.exists():
         text = reference.read_text()
         assert "CDNA 4 runs **MXFP6 at the MXFP4 rate**" in text and "With FP6 = 10,066.3: **TPP 60,398**" in text
+
+
+def test_the_tf32_convention_is_explicit_switchable_and_shown_where_it_decides():
+    """regulations-2026.md §0 item 5: Trainium2 (667 TFLOPS for BF16/FP16/TF32) is TPP 21,344 with
+    TF32 as 32 bits and 10,672 at the 16-bit rate; Trainium3 21,472 and 20,136 (FP8): each on
+    either side of the 2026 band's 21,000. Both outcomes are shown, whichever convention leads."""
+    from thresholds.check import run_check
+
+    for part_id, tpp32, tpp16 in (("trainium2", 21344.0, 10672.0), ("trainium3", 21472.0, 20136.0)):
+        (default,) = run_check([part_id], "us-2026-01", TODAY, 10.0)
+        (band,) = default.verdicts
+        assert default.subject.primary.get("tpp").value.lo == pytest.approx(tpp32)
+        assert band.met is False and any("TF32 convention decides this" in n and "inside" in n for n in band.notes)
+        (switched,) = run_check([part_id], "us-2026-01", TODAY, 10.0, tf32_bits=16)
+        (band16,) = switched.verdicts
+        assert switched.subject.primary.get("tpp").value.lo == pytest.approx(tpp16)
+        assert band16.met is True and any("counted as 32 bits" in n and "outside" in n for n in band16.notes)
+    (h100,) = run_check(["h100-sxm"], "us-2026-01", TODAY, 10.0)  # TPP from FP8: no note
+    assert not any("TF32" in n for v in h100.verdicts for n in v.notes)
+
+
+def test_trainium_figures_stand_in_the_reference():
+    from pathlib import Path
+
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
+    if not reference.exists():
+        pytest.skip("the reference is not beside this checkout")
+    text = reference.read_text()
+    assert ("| **AWS Trainium2** | FP8 **1,299**; BF16/FP16/**TF32 667**; FP32 181 | n/f | 96 GiB, **2,900 GB/s** | "
+            "NeuronLink-v3 **1,280** per chip | **21,344 with TF32 = 32 bits; 10,672 without** |") in text
+    assert ("MXFP8 = MXFP4 **2,517**; BF16/FP16/**TF32 671**; FP32 183 | n/f | 144 GiB HBM3E, **4,900 GB/s** | "
+            "NeuronLink-v4 **2,560** per device (AWS docs copy) or 2,000 (awesomeagents) | "
+            "**21,472 with TF32 = 32 bits; 20,136 (FP8) without** |") in text

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 
+from thresholds.tf32 import DEFAULT_TF32_BITS, difference_note, other_convention, under_convention
 from thresholds.errors import RuleSelectionError
 from thresholds.evaluate import evaluate
 from thresholds.load import load_rules
@@ -52,23 +54,35 @@ def device_rules(as_of: datetime.date | None, scopes: tuple[str, ...] = ("device
 
 
 def check_subject(subject: Subject, rules: tuple[RuleSet, ...], as_of: datetime.date,
-                  near_pct: float) -> Checked:
-    verdicts = [
-        evaluate(rule, metrics, as_of=as_of, near_pct=near_pct)
-        for rule in rules
-        for metrics in subject.metric_sets
-    ]
+                  near_pct: float, tf32_bits: int = DEFAULT_TF32_BITS) -> Checked:
+    """Every regime on every basis. Declared TPP follows `tf32_bits` (thresholds.tf32); where the
+    other TF32 convention would give another outcome, the verdict carries a note saying so."""
+    if tf32_bits != DEFAULT_TF32_BITS:  # the subject's declared TPP (and PD) under the chosen reading
+        subject = dataclasses.replace(subject, metric_sets=tuple(
+            under_convention(ms, tf32_bits) or ms for ms in subject.metric_sets))
+    other = other_convention(tf32_bits)
+    readings = [(ms, under_convention(ms, other)) for ms in subject.metric_sets]
+    verdicts = []
+    for rule in rules:
+        for metrics, alternative in readings:
+            verdict = evaluate(rule, metrics, as_of=as_of, near_pct=near_pct)
+            if alternative is not None and verdict.applicable:
+                note = difference_note(verdict, evaluate(rule, alternative, as_of=as_of, near_pct=near_pct),
+                                       alternative, other)
+                if note is not None:
+                    verdict = dataclasses.replace(verdict, notes=(*verdict.notes, note))
+            verdicts.append(verdict)
     return Checked(subject, tuple(verdicts))
 
 
 def run_check(subjects: list[str], rules: str | None, as_of: datetime.date | None,
-              near_pct: float) -> list[Checked]:
+              near_pct: float, tf32_bits: int = DEFAULT_TF32_BITS) -> list[Checked]:
     day = as_of or datetime.date.today()
     chosen = select_rules(rules, day)
     out = []
     for text in subjects:
         for subject in resolve(text):
-            out.append(check_subject(subject, chosen, day, near_pct))
+            out.append(check_subject(subject, chosen, day, near_pct, tf32_bits))
     return out
 
 

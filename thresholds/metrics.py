@@ -24,12 +24,13 @@ class TppResult:
     per_precision: Mapping[str, Interval]  # precision -> TPP contribution
 
 
-def tpp_from_tops(tops: Mapping[str, Interval]) -> TppResult | None:
-    """Max over precisions of TOPS x bit length; integer and float alike; None when no rate."""
-    rates = {p: v for p, v in tops.items() if p in PRECISION_BITS and v.hi > 0}
+def tpp_from_tops(tops: Mapping[str, Interval], bits: Mapping[str, int] = PRECISION_BITS) -> TppResult | None:
+    """Max over precisions of TOPS x bit length; integer and float alike; None when no rate.
+    `bits`: the bit length per precision (thresholds.tf32 passes TF32 at 16 for the other convention)."""
+    rates = {p: v for p, v in tops.items() if p in bits and v.hi > 0}
     if not rates:
         return None
-    per = {p: v.scale(PRECISION_BITS[p]) for p, v in rates.items()}
+    per = {p: v.scale(bits[p]) for p, v in rates.items()}
     best = max(per.values(), key=lambda i: (i.hi, i.lo))
     tpp = best
     for value in per.values():
@@ -86,7 +87,8 @@ def declared_metrics(part: Part, origin: str) -> tuple[MetricSet, DeviceFacts]:
         win = _best_supported([part.dense_tops[p] for p in result.winners])
         values["tpp"] = MetricValue(
             "tpp", result.tpp, DECLARED, source=f"{tpp_source(result, tops)} ({origin})",
-            tags=_tags(*win), inputs={"precisions": list(result.winners)},
+            tags=_tags(*win), inputs={"precisions": list(result.winners),
+                                      "tops": {p: [v.lo, v.hi] for p, v in tops.items()}},
         )
         facts = DeviceFacts(peak_ops_per_s=result.ops_per_s, peak_ops_precision=result.ops_precision)
     area = part.die_area_mm2

@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--near", type=_percent, default=10.0, metavar="PCT",
                    help="flag a threshold within PCT percent of the value (default 10)")
     p.add_argument("--json", action="store_true", help="print the JSON document")
+    p.add_argument("--tf32-bits", type=int, choices=(32, 16), default=32, metavar="32|16",
+                   help="TF32's bit length in TPP: 32 (default) or counted at the 16-bit rate; where the "
+                        "other reading changes an outcome, a note says so either way")
     p.add_argument("--fail-on", choices=["controlled"], help="exit 3 when any verdict is controlled")
     p.set_defaults(handler=run_check_command)
 
@@ -72,7 +75,7 @@ def run_check_command(args: argparse.Namespace) -> int:
     from results.render.verdicts import render_check
 
     as_of = args.as_of or datetime.date.today()
-    checked = run_check(args.subjects, args.rules, as_of, args.near)
+    checked = run_check(args.subjects, args.rules, as_of, args.near, args.tf32_bits)
     if args.json:
         _print_json(document(checked))
     else:

@@ -141,8 +141,12 @@ def _regime_state(rule: RuleSet, as_of: datetime.date) -> str:
 
 
 DEVICES_WIDTH = 120  # `tppbench devices` stays one screen wide
-# Column headings shorter than the regime id, where the id would push the table past DEVICES_WIDTH.
-COLUMN_ALIASES = {"us-2026-232": "us-232"}
+
+
+def column_heading(rule_id: str) -> str:
+    """A regime's column heading in `devices`: its id without the "us-" every US regime shares, so
+    the table stays within DEVICES_WIDTH (the notes under it give the full ids)."""
+    return rule_id.removeprefix("us-")
 
 
 def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
@@ -151,8 +155,13 @@ def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
     as_of = as_of or datetime.date.today()
     stack_only = [r for r in rules if "device" not in r.scopes()]
     rules = tuple(r for r in rules if "device" in r.scopes())
-    header = ["id", "TPP", "PD", "I/O GB/s", "DRAM GB/s", "DC", *[COLUMN_ALIASES.get(r.id, r.id) for r in rules]]
+    header = ["id", "TPP", "PD", "I/O GB/s", "DRAM GB/s", "DC", *[column_heading(r.id) for r in rules]]
     vendor_of = {p.id: p.vendor or "other" for p in load_catalog()}
+    first_seen: dict[str, int] = {}
+    for item in checked:
+        first_seen.setdefault(vendor_of.get(item.subject.part_id or "", "other"), len(first_seen))
+    # one heading per vendor: parts of a vendor listed in a later file join its group
+    checked = sorted(checked, key=lambda item: first_seen[vendor_of.get(item.subject.part_id or "", "other")])
     rows, vendors = [], []
     for item in checked:
         m = item.subject.primary
@@ -177,9 +186,8 @@ def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
         "Peak-declared figures from thresholds/devices/*.toml (a-b: published range; * = rests on a figure "
         "the reference marks [R]: recalled, unverified; ? = indeterminate, "
         "e.g. a figure is unpublished or a range straddles a threshold; ~ = a threshold within 10%; "
-        "n/a = the regime has no device-level threshold; inside/outside = informational band, or a tariff box"
-        + ("; " + ", ".join(f"{alias} = {rid}" for rid, alias in COLUMN_ALIASES.items() if any(r.id == rid for r in rules))
-           if any(r.id in COLUMN_ALIASES for r in rules) else "") + ").",
+        "n/a = the regime has no device-level threshold; inside/outside = informational band, or a tariff box; "
+        "a column heading is the regime's id without 'us-').",
         f"Regimes on {as_of}: " + "; ".join(_regime_state(r, as_of) for r in (*rules, *stack_only)) + "."
         + (f" Not a column: {', '.join(r.id for r in stack_only)} (thresholds for HBM stacks only: n/a for "
            "every part; see --json)." if stack_only else ""),
