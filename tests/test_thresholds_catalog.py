@@ -250,3 +250,31 @@ def test_trainium_figures_stand_in_the_reference():
     assert ("MXFP8 = MXFP4 **2,517**; BF16/FP16/**TF32 671**; FP32 183 | n/f | 144 GiB HBM3E, **4,900 GB/s** | "
             "NeuronLink-v4 **2,560** per device (AWS docs copy) or 2,000 (awesomeagents) | "
             "**21,472 with TF32 = 32 bits; 20,136 (FP8) without** |") in text
+
+
+def test_conflicts_are_resolved_with_both_sources_named():
+    """regulations-2026.md §3.1 C1-C3 (B300 FP4, HBM, TF32: ranges naming both), C5 (L20's 59.8 is
+    TF32 tensor, not FP32) and the C6 gap fill (B200 FP32 75)."""
+    from pathlib import Path
+
+    from thresholds.metrics import declared_metrics
+    from thresholds.model import Interval
+
+    parts = {p.id: p for p in load_catalog(PACKAGE_DIR / "devices")}
+    b300 = parts["b300"]
+    assert b300.dense_tops["fp4"].value == Interval(13125.0, 14000.0)
+    assert "glennklockwood" in b300.dense_tops["fp4"].source and "tracker" in b300.dense_tops["fp4"].source
+    assert b300.dense_tops["tf32"].value == Interval(1100.0, 1125.0)
+    assert b300.memory_bandwidth_gbs.value == Interval(7700.0, 8000.0)
+    assert declared_metrics(b300, "catalog")[0].get("tpp").value == Interval(52500.0, 56000.0)
+    l20 = parts["l20"]
+    assert "fp32" not in l20.dense_tops and l20.dense_tops["tf32"].value == Interval.point(59.8)
+    assert declared_metrics(l20, "catalog")[0].get("tpp").value.lo == pytest.approx(1913.6)
+    assert parts["b200"].dense_tops["fp32"].value == Interval.point(75.0)
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
+    if reference.exists():
+        text = reference.read_text()
+        for words in ("**13,125**: HGX B300 datasheet 105 PF dense ÷ 8", "**8,000 GB/s** (glennklockwood",
+                      "**1,125** (HGX B300 18 PF sparse TF32 ÷ 8 ÷ 2; glennklockwood)",
+                      "gives **59.8 as \"TF32 Tensor\"**", "published: **75 TFLOPS** (HGX B200)"):
+            assert words in text, words
