@@ -51,7 +51,7 @@ EXPECTED = {
     "a10": (NOT, NOT, None, True),            # TPP 2,000, PD 3.18 just below b.2's 3.2
     "a30": (NOT, IND, None, None),            # tensor rates not sourced: TPP unknown (2022: I/O 64 < 600 decides)
     "a40": (NOT, B2, None, True),             # TPP 2,395.2 < 2,400 (not b.1), PD 3.81 -> b.2
-    "l2": (IND, IND, None, None),             # only the PCI id is known
+    "l2": (NOT, NOT, None, True),             # gap fill: TPP 1,545.6 via TF32 < 1,600 (regulations-2026.md §2.5)
     "l40": (NOT, B1, None, True),             # TPP 2,896.8, PD 4.76
     "rtx-6000-ada": (IND, IND, None, None),   # figures not sourced
     "h100-nvl": (A, A1, None, True),
@@ -68,6 +68,13 @@ EXPECTED = {
     "gaudi2-hl225b": (NOT, A1, None, True),   # 21 ports: 525 + 64 = 589 < 600 in 2022
     "trainium2": (A, A1, None, False),        # TPP 21,344 with TF32 = 32 bits: just outside the band
     "trainium3": (A, A1, None, False),        # 21,472 likewise (regulations-2026.md §0 item 5)
+    "gb200": (A, A1, None, False),            # TPP 40,000 at every precision from FP4 to TF32
+    "gb300": (A, A1, None, False),            # TPP 60,000 from FP4
+    "rtx-pro-6000": (NOT, A1, None, True),    # TPP 8,000; PCIe only: I/O 128 < 600 in 2022
+    "mi350x": (IND, A1, None, False),         # 55,350 via FP6; Infinity Fabric rate not found
+    "ascend-910c": (A, A1, None, True),       # TPP 12,800, PD 9.6; HCCS 784 >= 600
+    "ascend-950pr": (A, A1, None, True),      # TPP 8,000
+    "ascend-950dt": (A, A1, None, True),
     "tpu-v5e": (NOT, IND, None, True),        # TPP 3,152: 3A090.b needs the unpublished die area
     "tpu-v5p": (IND, A1, None, True),         # 2022: I/O not published (ICI direction not stated)
     "tpu-v6e": (A, A1, None, True),           # TPP 14,688; ICI 800 >= 600
@@ -278,3 +285,25 @@ def test_conflicts_are_resolved_with_both_sources_named():
                       "**1,125** (HGX B300 18 PF sparse TF32 ÷ 8 ÷ 2; glennklockwood)",
                       "gives **59.8 as \"TF32 Tensor\"**", "published: **75 TFLOPS** (HGX B200)"):
             assert words in text, words
+
+
+@pytest.mark.parametrize("part_id, tpp, row", [
+    ("gb200", 40000, "| **GB200** (Blackwell in GB200 NVL72, up to 1,200 W) | FP4 10,000; FP8/FP6 5,000; INT8 5,000; FP16/BF16 2,500; TF32 1,250; FP32 80; FP64 40"),
+    ("gb300", 60000, "| **GB300** (Blackwell Ultra in GB300 NVL72, 1,400 W) | FP4 15,000; FP8 5,000; INT8 165; FP16/BF16 2,500; TF32 1,250; FP32 80;"),
+    ("rtx-pro-6000", 8000, "96 GB GDDR7, 512-bit, 28 Gbps, **1,792 GB/s** | PCIe Gen5 x16 (128); no NVLink | **8,000** (F"),
+    ("mi350x", 55350, "| **≈55,350 via FP6** (≈36,900 via FP4) |"),
+    ("ascend-910c", 12800, "| FP16 **800** (INT8 n/f) | 2 × 910B compute dies; catalog's 910B die 665.6 → 1,331 mm² [I]; IO dies n/f | HBM2e, **3,200 GB/s**; capacity n/f | **784** (HCCS) | **12,800**; PD ≈ 9.6 [I] |"),
+    ("ascend-950pr", 8000, "| FP8/MXFP8/HiF8 **1,000**; MXFP4 **2,000** | n/f | Huawei HBM \"HiBL 1.0\", 128 GB, **1,600 GB/s** | **2,000** (2.5 × 910C) | **8,000** |"),
+    ("ascend-950dt", 8000, "\"HiZQ 2.0\", 144 GB, **4,000 GB/s** | 2,000 | **8,000** |"),
+    ("l2", 1545.6, "FP8/INT8 **193**; FP16/BF16 **96.5**; TF32 **48.3**; 24 GB GDDR6, **300 GB/s**; PCIe. TPP 1,544 (1,545.6 via TF32)"),
+])
+def test_new_parts_give_the_surveys_tpp_and_stand_in_it(part_id, tpp, row):
+    from pathlib import Path
+
+    from thresholds.metrics import declared_metrics
+
+    part = next(p for p in load_catalog(PACKAGE_DIR / "devices") if p.id == part_id)
+    assert declared_metrics(part, "catalog")[0].get("tpp").value.lo == pytest.approx(tpp, rel=1e-4)
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
+    if reference.exists():
+        assert row in reference.read_text(), row

@@ -175,7 +175,7 @@ def test_devices_table_reproduces_reference_classifications(capsys):
     assert sum(1 for line in lines[2:] if line and line[0].islower()) >= 45
     assert max(len(line) for line in lines) <= 120  # one screen wide with 45+ parts
     assert [line for line in lines if line.startswith("-- ")] == [
-        "-- NVIDIA (38 parts)", "-- AMD (6 parts)", "-- Intel (3 parts)", "-- Huawei (2 parts)",
+        "-- NVIDIA (41 parts)", "-- AMD (7 parts)", "-- Intel (3 parts)", "-- Huawei (5 parts)",
         "-- AWS (2 parts)", "-- Google (4 parts)", "-- Cambricon (1 parts)", "-- Hygon (1 parts)",
         "-- Kunlunxin (1 parts)"]
 

@@ -18,7 +18,7 @@ from thresholds.model import Interval, MetricValue, Part
 
 INTERCONNECT = "interconnect_bandwidth_gbs"
 DRAM_PLUS_INTERCONNECT = "dram_plus_interconnect_gbs"
-CHIP_TO_CHIP_LINKS = ("nvlink", "nvlink_bridge", "infinity_fabric", "neuronlink", "ici", "ethernet")
+CHIP_TO_CHIP_LINKS = ("nvlink", "nvlink_bridge", "infinity_fabric", "neuronlink", "ici", "hccs", "chip_to_chip", "ethernet")
 DEFINITION_NOTE = ("reconstructed [R]: the bills' definition was not seen; chip-to-chip links "
                    f"({', '.join(CHIP_TO_CHIP_LINKS)}), bidirectional, host PCIe not counted")
 
