@@ -7,6 +7,8 @@ import datetime
 
 import pytest
 
+from helpers_reference import survey_text
+
 from thresholds.check import check_subject
 from thresholds.load import PACKAGE_DIR, load_catalog, load_rules
 from thresholds.subjects import catalog_subject
@@ -102,16 +104,14 @@ FIGURES = {
 
 def test_the_google_tpus_stand_in_the_reference_and_give_its_tpp():
     """regulations-2026.md §2.4 (Google's docs, tagged P): TPP 3,152 / 7,344 / 14,688 / 36,912."""
-    from pathlib import Path
 
     from thresholds.metrics import declared_metrics
 
     parts = {p.id: p for p in load_catalog(PACKAGE_DIR / "devices")}
     for part_id, tpp in (("tpu-v5e", 3152), ("tpu-v5p", 7344), ("tpu-v6e", 14688), ("tpu7x", 36912)):
         assert declared_metrics(parts[part_id], "catalog")[0].get("tpp").value.lo == pytest.approx(tpp), part_id
-    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
-    if reference.exists():
-        text = reference.read_text()
+    text = survey_text()
+    if text is not None:
         for row in ("| **Google TPU v5e** | BF16 **197**; INT8 **393** | n/f | 16 GB HBM2, **819 GB/s** | ICI **400** bidirectional per chip (4 ports) | **3,152** |",
                     "| **TPU v5p** | BF16 **459**; FP8 459 (no FP8 speed-up); INT8 n/f | n/f | 95 GB HBM2e, **2,765 GB/s** |",
                     "| **TPU v6e (Trillium)** | BF16 **918**; INT8 **1,836** | n/f | 32 GB, **1,638 GB/s** | ICI **800** bidirectional; host PCIe Gen5 | **14,688** |",
@@ -210,7 +210,6 @@ def test_ranges_decide_only_when_the_whole_range_agrees():
 def test_fp6_counts_six_bits_and_mi355x_runs_it_at_the_fp4_rate():
     """regulations-2026.md C4: CDNA 4 runs MXFP6 at the MXFP4 rate; with fp6 = 6 bits the MI355X's
     TPP is 10,066.3 x 6 = 60,398 (it was 40,266 from FP4/FP8/FP16). Classification unchanged."""
-    from pathlib import Path
 
     from thresholds.load import PACKAGE_DIR, load_catalog
     from thresholds.metrics import declared_metrics
@@ -220,9 +219,8 @@ def test_fp6_counts_six_bits_and_mi355x_runs_it_at_the_fp4_rate():
     part = next(p for p in load_catalog(PACKAGE_DIR / "devices") if p.id == "mi355x")
     tpp = declared_metrics(part, "catalog")[0].get("tpp")
     assert tpp.value.lo == pytest.approx(10066.3 * 6) and tpp.inputs["precisions"] == ["fp6"]
-    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
-    if reference.exists():
-        text = reference.read_text()
+    text = survey_text()
+    if text is not None:
         assert "CDNA 4 runs **MXFP6 at the MXFP4 rate**" in text and "With FP6 = 10,066.3: **TPP 60,398**" in text
 
 
@@ -246,12 +244,7 @@ def test_the_tf32_convention_is_explicit_switchable_and_shown_where_it_decides()
 
 
 def test_trainium_figures_stand_in_the_reference():
-    from pathlib import Path
-
-    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
-    if not reference.exists():
-        pytest.skip("the reference is not beside this checkout")
-    text = reference.read_text()
+    text = survey_text(required=True)
     assert ("| **AWS Trainium2** | FP8 **1,299**; BF16/FP16/**TF32 667**; FP32 181 | n/f | 96 GiB, **2,900 GB/s** | "
             "NeuronLink-v3 **1,280** per chip | **21,344 with TF32 = 32 bits; 10,672 without** |") in text
     assert ("MXFP8 = MXFP4 **2,517**; BF16/FP16/**TF32 671**; FP32 183 | n/f | 144 GiB HBM3E, **4,900 GB/s** | "
@@ -262,7 +255,6 @@ def test_trainium_figures_stand_in_the_reference():
 def test_conflicts_are_resolved_with_both_sources_named():
     """regulations-2026.md §3.1 C1-C3 (B300 FP4, HBM, TF32: ranges naming both), C5 (L20's 59.8 is
     TF32 tensor, not FP32) and the C6 gap fill (B200 FP32 75)."""
-    from pathlib import Path
 
     from thresholds.metrics import declared_metrics
     from thresholds.model import Interval
@@ -278,9 +270,8 @@ def test_conflicts_are_resolved_with_both_sources_named():
     assert "fp32" not in l20.dense_tops and l20.dense_tops["tf32"].value == Interval.point(59.8)
     assert declared_metrics(l20, "catalog")[0].get("tpp").value.lo == pytest.approx(1913.6)
     assert parts["b200"].dense_tops["fp32"].value == Interval.point(75.0)
-    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
-    if reference.exists():
-        text = reference.read_text()
+    text = survey_text()
+    if text is not None:
         for words in ("**13,125**: HGX B300 datasheet 105 PF dense ÷ 8", "**8,000 GB/s** (glennklockwood",
                       "**1,125** (HGX B300 18 PF sparse TF32 ÷ 8 ÷ 2; glennklockwood)",
                       "gives **59.8 as \"TF32 Tensor\"**", "published: **75 TFLOPS** (HGX B200)"):
@@ -298,12 +289,10 @@ def test_conflicts_are_resolved_with_both_sources_named():
     ("l2", 1545.6, "FP8/INT8 **193**; FP16/BF16 **96.5**; TF32 **48.3**; 24 GB GDDR6, **300 GB/s**; PCIe. TPP 1,544 (1,545.6 via TF32)"),
 ])
 def test_new_parts_give_the_surveys_tpp_and_stand_in_it(part_id, tpp, row):
-    from pathlib import Path
-
     from thresholds.metrics import declared_metrics
 
     part = next(p for p in load_catalog(PACKAGE_DIR / "devices") if p.id == part_id)
     assert declared_metrics(part, "catalog")[0].get("tpp").value.lo == pytest.approx(tpp, rel=1e-4)
-    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
-    if reference.exists():
-        assert row in reference.read_text(), row
+    text = survey_text()
+    if text is not None:
+        assert row in text, row

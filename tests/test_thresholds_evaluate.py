@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers_reference import survey_text
+
 from thresholds.evaluate import all3, any3, compare, evaluate, margin, not3
 from thresholds.load import PACKAGE_DIR, load_rules
 from thresholds.metrics import declared_metrics, tpp_from_tops
@@ -353,9 +355,8 @@ def test_section_232_rule_data_cites_its_source_and_tags_every_figure():
     assert rule.effective_from == datetime.date(2026, 1, 15) and rule.status == "in force"
     assert "14 Jan 2026" in rule.citation and "carmnet" in rule.citation
     assert all("S" in c.tags for p in rule.paragraphs for c in p.clauses)
-    reference = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md")
-    if reference.exists():  # every figure against its source sentence
-        text = reference.read_text()
+    text = survey_text()
+    if text is not None:
         assert ("(1) TPP > 14,000 and < 17,500 and total DRAM bandwidth > 4,500 and < 5,000 GB/s, or (2) "
                 "TPP > 20,800 and < 21,100 and DRAM > 5,800 and < 6,200 GB/s") in text
         assert "25 %** ad valorem on HTSUS 8471.50 / 8471.80 / 8473.30" in text
@@ -386,9 +387,8 @@ def test_2025_2026_statuses_are_notes_on_their_regimes(rule_id, identifier):
     status notes on the regime they bear on, each naming the survey's entry."""
     notes = [n.text for n in RULES[rule_id].notes if identifier in n.text]
     assert len(notes) == 1 and "regulations-2026.md R" in notes[0]
-    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
-    if reference.exists():
-        text = reference.read_text()
+    text = survey_text()
+    if text is not None:
         assert identifier.replace("Ascend 910B, 910C and 910D", "910D") in text
 
 
@@ -438,10 +438,7 @@ def test_measured_interconnect_is_the_concurrent_all_peers_figure_as_a_lower_bou
 
 
 def test_the_bills_figures_stand_in_the_reference():
-    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regulations-2026.md"
-    if not reference.exists():
-        pytest.skip("the reference is not beside this checkout")
-    text = reference.read_text()
+    text = survey_text(required=True)
     assert ("TPP ≥ 4,800; or TPP ≥ 2,400 and PD ≥ 1.6; or TPP ≥ 1,600 and PD ≥ 3.2; or total DRAM bandwidth "
             "≥ 1,400 GB/s; or interconnect bandwidth ≥ 1,100 GB/s; or DRAM + interconnect ≥ 1,700 GB/s") in text
     assert "TPP ≥ 4,800; TPP ≥ 2,400 and PD ≥ 1.6; TPP ≥ 1,600 and PD ≥ 3.2; further (memory-bandwidth) clauses **not seen**" in text
