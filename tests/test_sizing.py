@@ -49,13 +49,13 @@ def test_keys_do_not_move_when_free_memory_does(mode, llc_mib):
     assert len(plans) == 1, plans
 
 
-def test_the_old_rule_would_have_moved_the_keys():
-    """The regression this guards: 1/8 of free memory (the old cap) is two keys for two runs a
-    minute apart on the 480 MiB-LLC VM; on the grid with a static cap they are one."""
-    old = {min(8 * 480 * MIB, free // 8) // MIB * MIB for free in (23_496_491_008, 24_243_077_120)}
-    assert len(old) == 2
-    new = {memory_buffer_size(16 * MIB, 256 * MIB, 480 * MIB, 24 << 30).bytes_per_buffer for _ in old}
-    assert new == {256 * MIB}
+def test_the_two_free_memory_readings_of_the_issue_give_one_key():
+    """The regression this guards: two smoke runs a minute apart on the 480 MiB-LLC VM read
+    MemAvailable as 23.50 and 24.24 GB, and 1/8 of it (the old cap) made two keys. Through the real
+    backend and family, both readings now plan the one key held at the mode's cap."""
+    plans = {tuple(c.key for c in MemoryBenchmark().cases(Host(480 * MIB, free), "smoke"))
+             for free in (23_496_491_008, 24_243_077_120)}
+    assert plans == {tuple(f"memory/{v}/bytes={256 * MIB}" for v in ("copy", "read", "write", "triad"))}
 
 
 @pytest.mark.parametrize("llc_mib,mode,size_mib,held", [

@@ -106,7 +106,7 @@ class MemoryBenchmark:
         times_s, timing = measure(fn, backend, backend.budget(mode), flush_cache=False)
         backend.synchronize()
         problem = _check(case.variant, bufs, scalar, box.get("sum"))
-        actual = BufferSize(size, backend.cache_bytes(), plan.wanted_bytes, plan.limited_by or "case's size")
+        actual = dataclasses.replace(plan, bytes_per_buffer=size, limited_by=plan.limited_by or "case's size")
         below = actual.below_cache_multiple
         extra: dict[str, object] = {"buffers": n_buffers, "cache_bytes": actual.cache_bytes}
         if actual.cache_bytes:

@@ -43,7 +43,7 @@ class FieldReader:
         return {f: "; ".join(r) for f, r in self.reasons.items() if f not in self.values}
 
 
-def _text(value: Any) -> str:
+def nvml_text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
@@ -71,18 +71,18 @@ def mig_parent(nvml: ModuleType, h: Any) -> Any | None:
 def mig_mode_text(nvml: ModuleType, h: Any, parent: Any) -> str:
     """The record's mig_mode for a MIG instance: "enabled; instance <MIG uuid>, profile <1g.10gb>,
     parent <GPU uuid>" (results.files.mig reads it back)."""
-    name = _text(nvml.nvmlDeviceGetName(h))
+    name = nvml_text(nvml.nvmlDeviceGetName(h))
     match = MIG_PROFILE.search(name)
-    return (f"enabled; instance {_text(nvml.nvmlDeviceGetUUID(h))}, profile "
-            f"{match.group(1) if match else 'unknown'}, parent {_text(nvml.nvmlDeviceGetUUID(parent))}")
+    return (f"enabled; instance {nvml_text(nvml.nvmlDeviceGetUUID(h))}, profile "
+            f"{match.group(1) if match else 'unknown'}, parent {nvml_text(nvml.nvmlDeviceGetUUID(parent))}")
 
 
 def read_mig_instance(fields: FieldReader, nvml: ModuleType, h: Any, parent: Any) -> None:
     """A MIG instance: its own name and UUID and the mig_mode that says so; every other field from
     the parent GPU (the same board: PCI ids, clocks, links, power limit). SM count and memory stay
     torch's (the slice's)."""
-    fields.read("name", lambda: _text(nvml.nvmlDeviceGetName(h)))
-    fields.read("uuid", lambda: _text(nvml.nvmlDeviceGetUUID(h)))
+    fields.read("name", lambda: nvml_text(nvml.nvmlDeviceGetName(h)))
+    fields.read("uuid", lambda: nvml_text(nvml.nvmlDeviceGetUUID(h)))
     fields.read("mig_mode", lambda: mig_mode_text(nvml, h, parent))
     read_device_fields(fields, nvml, parent)  # first answer wins: name, uuid, mig_mode and torch's stay
 
@@ -90,11 +90,11 @@ def read_mig_instance(fields: FieldReader, nvml: ModuleType, h: Any, parent: Any
 def read_device_fields(fields: FieldReader, nvml: ModuleType, h: Any) -> None:
     """Every DeviceInfo field NVML gives, into `fields` (first answer wins; errors become reasons)."""
     sm, mem = nvml.NVML_CLOCK_SM, nvml.NVML_CLOCK_MEM
-    fields.read("name", lambda: _text(nvml.nvmlDeviceGetName(h)))
+    fields.read("name", lambda: nvml_text(nvml.nvmlDeviceGetName(h)))
     pci = _Once(lambda: nvml.nvmlDeviceGetPciInfo(h))
     fields.read("pci_device_id", lambda: "0x%04x" % ((int(pci().pciDeviceId) >> 16) & 0xFFFF))
-    fields.read("pci_bus_id", lambda: _text(pci().busId))
-    fields.read("uuid", lambda: _text(nvml.nvmlDeviceGetUUID(h)))
+    fields.read("pci_bus_id", lambda: nvml_text(pci().busId))
+    fields.read("uuid", lambda: nvml_text(nvml.nvmlDeviceGetUUID(h)))
     fields.read("compute_capability",
                 lambda: "%d.%d" % tuple(nvml.nvmlDeviceGetCudaComputeCapability(h)))
     fields.read("sm_clock_max_mhz", lambda: int(nvml.nvmlDeviceGetMaxClockInfo(h, sm)))
@@ -163,6 +163,6 @@ def _nvlinks(nvml: ModuleType, h: Any) -> tuple[tuple[dict[str, Any], ...], str]
 
 def driver_version() -> str | None:
     try:
-        return _text(NVML.module().nvmlSystemGetDriverVersion())
+        return nvml_text(NVML.module().nvmlSystemGetDriverVersion())
     except Exception:
         return None

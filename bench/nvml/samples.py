@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from bench.nvml.fields import _text
+from bench.nvml.fields import nvml_text
 from bench.nvml.session import NVML
 
 NVML_ERROR_FUNCTION_NOT_FOUND = 13  # NVML_ERROR_FUNCTION_NOT_FOUND: an older driver lacks the entry point
@@ -82,7 +82,7 @@ def cpu_affinity_mask(cuda_index: int, words: int) -> Any:
 def gpu_pci_bus_id(cuda_index: int) -> str | None:
     """The GPU's PCI bus id as NVML gives it ("00000000:1B:00.0"), None when it cannot say."""
     try:
-        return _text(NVML.module().nvmlDeviceGetPciInfo(NVML.handle(cuda_index)).busId)
+        return nvml_text(NVML.module().nvmlDeviceGetPciInfo(NVML.handle(cuda_index)).busId)
     except Exception:
         return None
 

@@ -359,7 +359,7 @@ def tpp_dram_map(bands: Sequence["Band"], points: Sequence["BandPoint"]) -> byte
                          label="2026 case-by-case review band (China/Macau)"))
     if any(b.effect == "duty" for b in bands):
         handles.append(Patch(facecolor=DUTY_COLOUR, edgecolor="#b35900",
-                             label="Section 232 tariff boxes (25% duty on US imports)"))
+                             label="Section 232 tariff boxes (a duty on US imports)"))
     if cuts:
         from matplotlib.lines import Line2D
 

@@ -80,7 +80,7 @@ def _outcome(v: Verdict) -> str:
     if v.effect in BOX_EFFECTS:
         word = {True: "inside", False: "outside", None: "undecided against"}[v.met]
         where = v.paragraphs_met[0] if v.paragraphs_met else ("the tariff boxes" if v.effect == "duty" else "the band")
-        return f"{word} {where}" + (" (25% duty on US import)" if v.effect == "duty" and v.met else "")
+        return f"{word} {where}" + (" (a duty on US import: see its rule data)" if v.effect == "duty" and v.met else "")
     if v.outcome == "controlled":
         return f"CONTROLLED {v.paragraph}"
     if v.outcome == "not_controlled":
