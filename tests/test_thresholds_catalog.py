@@ -55,7 +55,7 @@ EXPECTED = {
     "a40": (NOT, B2, None, True),             # TPP 2,395.2 < 2,400 (not b.1), PD 3.81 -> b.2
     "l2": (NOT, NOT, None, True),             # gap fill: TPP 1,545.6 via TF32 < 1,600 (regulations-2026.md §2.5)
     "l40": (NOT, B1, None, True),             # TPP 2,896.8, PD 4.76
-    "rtx-6000-ada": (IND, IND, None, None),   # figures not sourced
+    "rtx-6000-ada": (NOT, A1, None, True),    # gap fill: TPP 5,828 via FP8 728.5 [I] (a.1, NAC: not datacenter); PCIe 64
     "h100-nvl": (A, A1, None, True),
     "h200-nvl": (A, A1, None, True),
     "gh200": (IND, IND, None, None),          # figures not sourced
@@ -85,6 +85,14 @@ EXPECTED = {
     "b30a": (IND, IND, None, None), "h20e": (IND, IND, None, None), "ascend-910d": (IND, IND, None, None),
     "cambricon-590": (IND, IND, None, None), "hygon-dcu": (IND, IND, None, None),
     "kunlunxin-p800": (IND, IND, None, None),
+    "t-head-ppu": (IND, IND, None, None),      # interconnect 700 and 96 GB only: no compute figure
+    # the rest of the survey's list (regulations-2026.md §2.1-2.4), ranges where its sources disagree
+    "rtx-pro-6000d": (IND, IND, None, True),  # TPP 2,324 or 6,638 (§3.4): straddles 2,400 and 4,800
+    "rubin-r200": (A, A1, None, False),       # TPP 100,000-200,000 (dense or sparse NVFP4)
+    "mi455x": (A, A1, None, False),           # 80,000-160,000; HBM4 19,600 GB/s
+    "ascend-960": (A, A1, None, None),        # 16,000-32,000 straddles 21,000; bandwidth n/f
+    "ascend-970": (A, A1, None, False),       # 32,000; 14,400 GB/s
+    "maia-200": (A, A1, None, False),         # at least 40,000 (published lower bounds)
 }
 
 # id: (TPP, PD, 2022 I/O, DRAM) as in the reference's §7.2 table (ranges as (lo, hi); None = n/p)
@@ -286,6 +294,13 @@ def test_conflicts_are_resolved_with_both_sources_named():
     ("ascend-910c", 12800, "| FP16 **800** (INT8 n/f) | 2 × 910B compute dies; catalog's 910B die 665.6 → 1,331 mm² [I]; IO dies n/f | HBM2e, **3,200 GB/s**; capacity n/f | **784** (HCCS) | **12,800**; PD ≈ 9.6 [I] |"),
     ("ascend-950pr", 8000, "| FP8/MXFP8/HiF8 **1,000**; MXFP4 **2,000** | n/f | Huawei HBM \"HiBL 1.0\", 128 GB, **1,600 GB/s** | **2,000** (2.5 × 910C) | **8,000** |"),
     ("ascend-950dt", 8000, "\"HiZQ 2.0\", 144 GB, **4,000 GB/s** | 2,000 | **8,000** |"),
+    ("rtx-pro-6000d", 2324, "The Register (Sep 2025, per reference §5.2): \"≈581 TFLOPS FP4\" → TPP 2,324 [S]; 156 SMs / 19,968 cores"),
+    ("rubin-r200", 100000, "| NVLink 6 **3,600**; NVLink-C2C 1,800 (Vera) | 100,000 if the 50 PF is sparse, 200,000 if dense [R] |"),
+    ("mi455x", 80000, "| FP4 40 PF, FP8 20 PF (AMD projection; dense/sparse not stated) | n/f | 432 GB HBM4, **19,600 GB/s** | scale-up 3,600"),
+    ("ascend-960", 16000, "| FP8 2,000; FP4 4,000 (reportify) — besthub says FP8 4,000 / FP4 8,000 | n/f | 288 GB; bandwidth n/f | 2,200 | **16,000** (32,000 per besthub) |"),
+    ("ascend-970", 32000, "| FP8 4,000; FP4 8,000 | n/f | 288 GB, 14,400 GB/s | 4,000 | **32,000** |"),
+    ("maia-200", 40000, "| FP4 > 10,000; FP8 > 5,000 | n/f | 216 GB HBM3e, **7,000 GB/s**; 272 MB SRAM | scale-up 2,800 bidirectional (Ethernet) | **≥ 40,000** |"),
+    ("rtx-6000-ada", 5828, "FP8 2,048 × 142 × 2.505 GHz = 728.5 → **TPP ≈ 5,828** [I], consistent with FP32 256 × 142 × 2.505 = 91.06"),
     ("l2", 1545.6, "FP8/INT8 **193**; FP16/BF16 **96.5**; TF32 **48.3**; 24 GB GDDR6, **300 GB/s**; PCIe. TPP 1,544 (1,545.6 via TF32)"),
 ])
 def test_new_parts_give_the_surveys_tpp_and_stand_in_it(part_id, tpp, row):

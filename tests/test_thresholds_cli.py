@@ -75,7 +75,9 @@ def test_default_regimes_follow_as_of(capsys):
     ids = [v["rule_set"] for v in doc["subjects"][0]["verdicts"]]
     assert ids == ["us-eo14110", "us-2023-10"]
     _, doc = run_json(capsys, ["check", "a800-sxm", "--json", "--rules", "all"])
-    assert len(doc["subjects"][0]["verdicts"]) == 12  # every regime of the rule data: us-2026-232 and the two bills too
+    # every regime of the rule data: us-2026-232, the two bills, and the model-scope SB 53, RAISE and
+    # GPAI-guidelines files (not applicable to a device, but listed)
+    assert len(doc["subjects"][0]["verdicts"]) == 15
 
 
 def test_check_before_any_regime_says_so(capsys):
@@ -175,9 +177,11 @@ def test_devices_table_reproduces_reference_classifications(capsys):
     assert sum(1 for line in lines[2:] if line and line[0].islower()) >= 45
     assert max(len(line) for line in lines) <= 120  # one screen wide with 45+ parts
     assert [line for line in lines if line.startswith("-- ")] == [
-        "-- NVIDIA (41 parts)", "-- AMD (7 parts)", "-- Intel (3 parts)", "-- Huawei (5 parts)",
-        "-- AWS (2 parts)", "-- Google (4 parts)", "-- Cambricon (1 parts)", "-- Hygon (1 parts)",
-        "-- Kunlunxin (1 parts)"]
+        "-- NVIDIA (43 parts)", "-- AMD (8 parts)", "-- Intel (3 parts)", "-- Huawei (7 parts)",
+        "-- AWS (2 parts)", "-- Google (4 parts)", "-- Microsoft (1 parts)", "-- Cambricon (1 parts)",
+        "-- Hygon (1 parts)", "-- Kunlunxin (1 parts)", "-- Alibaba (1 parts)"]
+    assert cells("rubin-r200")["TPP"] == "100k-200k*" and "  20k-22k  " in next(x for x in lines if x.startswith("rubin-r200 "))
+    assert cells("maia-200")["TPP"] == ">= 40,000" and cells("maia-200")["us-2023-10"] == "3A090.a.1"
 
 
 def test_devices_table_marks_recalled_figures_and_regime_status(capsys):
@@ -187,7 +191,8 @@ def test_devices_table_marks_recalled_figures_and_regime_status(capsys):
     out = " ".join(out.split())  # the notes under the table are wrapped at 120 columns
     assert rows["mi300x"][2] == "8.72-20.57*"  # die area 1,017-2,400 mm2 is [R]
     assert rows["h100-pcie"][1] == "12,104*"  # datasheet figures the reference tags [V]/[R]
-    assert rows["a100-sxm"][1] == "4,992"  # fp16 312 x 16 [V] ties INT4 [R]: not unverified
+    assert rows["a100-sxm"][1] == "4,992"  # fp16 312 x 16 [V]; INT4 now [S] (regulations-2026.md §2.5)
+    assert rows["h800-pcie"][1] == "12,104"  # its FP64 [R] does not decide the TPP
     assert rows["h100-sxm"][1] == "15,832"
     assert "* = rests on a figure the reference marks [R]: recalled, unverified" in out
     assert "us-2022-10: superseded since 2023-11-17" in out and "us-2023-10: in force since 2023-11-17" in out

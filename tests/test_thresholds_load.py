@@ -70,7 +70,7 @@ def test_every_catalog_figure_carries_tags_and_a_source():
     assert len(parts) >= 22
     for part in parts:
         figures = [part.datacenter, part.die_area_mm2, part.memory_bandwidth_gbs, part.sm_count,
-                   part.boost_clock_mhz, *part.dense_tops.values(), *part.io_gbs.values()]
+                   part.boost_clock_mhz, part.memory_capacity_gb, *part.dense_tops.values(), *part.io_gbs.values()]
         for fig in (f for f in figures if f is not None):
             assert fig.tags and all(t in TAGS for t in fig.tags), part.id
             assert fig.source.strip(), part.id
@@ -98,7 +98,10 @@ def test_unpublished_specs_are_listed_as_gaps():
 
 def test_recalled_figures_stay_marked_unverified():
     parts = {p.id: p for p in load_catalog(PACKAGE_DIR / "devices")}
-    assert parts["a100-sxm"].dense_tops["int4"].unverified  # reference: INT4 from the Ampere whitepaper [R]
+    # INT4 was recalled from the Ampere whitepaper [R]; the survey found it listed with the datasheet
+    # figures (regulations-2026.md §2.5), so it moved to [S] and says where it came from
+    assert not parts["a100-sxm"].dense_tops["int4"].unverified
+    assert "upb-pc2" in parts["a100-sxm"].dense_tops["int4"].source
     assert parts["h800-pcie"].dense_tops["fp64"].unverified  # reference: FP64 [R]
     assert parts["mi300x"].die_area_mm2.unverified  # 1,017-2,400 mm2, unpublished
     assert not parts["h100-sxm"].dense_tops["fp8"].unverified
@@ -107,10 +110,31 @@ def test_recalled_figures_stay_marked_unverified():
 def _figures(part):
     named = {"datacenter": part.datacenter, "die_area_mm2": part.die_area_mm2,
              "memory_bandwidth_gbs": part.memory_bandwidth_gbs, "sm_count": part.sm_count,
-             "boost_clock_mhz": part.boost_clock_mhz}
+             "boost_clock_mhz": part.boost_clock_mhz, "memory_capacity_gb": part.memory_capacity_gb}
     named.update({f"dense_tops.{k}": f for k, f in part.dense_tops.items()})
     named.update({f"io_gbs.{k}": f for k, f in part.io_gbs.items()})
     return {k: f for k, f in named.items() if f is not None}
+
+
+def test_every_memory_capacity_stands_in_its_own_source():
+    """The capacity is the number its source prints before "GB" (or "GiB", converted at 2^30 bytes
+    and tagged I): the capacity check of `verify` compares units against it."""
+    import re
+
+    seen = 0
+    for part in load_catalog(PACKAGE_DIR / "devices"):
+        fig = part.memory_capacity_gb
+        if fig is None:
+            continue
+        seen += 1
+        printed = [float(n) for n in re.findall(r"(\d+(?:\.\d+)?)(?=(?:(?:-| / )\d+)? ?(?:GB|GiB)\b(?!/s))", fig.source)]
+        binary = [float(n) for n in re.findall(r"(\d+) GiB", fig.source)]
+        for bound in {fig.value.lo, fig.value.hi}:
+            ok = bound in printed or any(abs(b * 1.073741824 - bound) < 0.01 for b in binary)
+            assert ok, (part.id, bound, fig.source)
+        if binary:
+            assert "I" in fig.tags, part.id
+    assert seen >= 50
 
 
 def test_figures_the_reference_marks_recalled_say_unverified_in_their_source():

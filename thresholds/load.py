@@ -7,6 +7,7 @@ names the file and the key (`DataFileError`, exit 1). Nothing in a file is ever 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 from pathlib import Path
@@ -193,6 +194,8 @@ def _figure(t: Table, name: str, kind: str = "number", require_source: bool = Tr
         value: Interval | bool = f.boolean("value")
     elif "value" in f.data:
         value = Interval.point(f.number("value", minimum=0.0, maximum=FIGURE_MAX))
+    elif "at_least" in f.data:  # a published lower bound ("> 10,000"): [lo, +inf)
+        value = Interval(f.number("at_least", minimum=0.0, maximum=FIGURE_MAX), math.inf)
     else:
         lo, hi = f.number("min", minimum=0.0, maximum=FIGURE_MAX), f.number("max", minimum=0.0, maximum=FIGURE_MAX)
         if hi < lo:
@@ -248,6 +251,7 @@ def _part(t: Table, path: Path) -> Part:
         memory_bandwidth_gbs=_figure(t, "memory_bandwidth_gbs"),
         sm_count=_positive(t, "sm_count"),
         boost_clock_mhz=_positive(t, "boost_clock_mhz"),
+        memory_capacity_gb=_positive(t, "memory_capacity_gb"),
         aliases=aliases, pci_ids=pci_ids, pci_ids_source=pci_source, gaps=gaps, notes=notes,
         path=str(path), variant_of=variant_of,
     )
@@ -293,6 +297,9 @@ def load_spec(path: str | os.PathLike[str]) -> Part:
     if area is not None and area <= AREA_MIN_MM2:
         raise t.fail("die_area_mm2", f"must be > {AREA_MIN_MM2:g} (omit the key when unknown)")
     memory = t.number("memory_bandwidth_gbs", False, minimum=0.0, maximum=FIGURE_MAX)
+    capacity = t.number("memory_capacity_gb", False, minimum=0.0, maximum=FIGURE_MAX)
+    if capacity is not None and capacity <= 0:
+        raise t.fail("memory_capacity_gb", "must be > 0 (omit the key when unknown)")
     tops: dict[str, Figure] = {}
     dense = t.table("dense_tops")
     if dense is not None:
@@ -318,7 +325,8 @@ def load_spec(path: str | os.PathLike[str]) -> Part:
 
     return Part(
         id=path.stem, name=name, vendor="", datacenter=fig(datacenter), dense_tops=tops,
-        io_gbs=links, die_area_mm2=fig(area), memory_bandwidth_gbs=fig(memory), path=str(path),
+        io_gbs=links, die_area_mm2=fig(area), memory_bandwidth_gbs=fig(memory),
+        memory_capacity_gb=fig(capacity), path=str(path),
     )
 
 

@@ -88,7 +88,8 @@ def declared_metrics(part: Part, origin: str) -> tuple[MetricSet, DeviceFacts]:
         values["tpp"] = MetricValue(
             "tpp", result.tpp, DECLARED, source=f"{tpp_source(result, tops)} ({origin})",
             tags=_tags(*win), inputs={"precisions": list(result.winners),
-                                      "tops": {p: [v.lo, v.hi] for p, v in tops.items()}},
+                                      "tops": {p: [v.lo, v.hi if v.bounded else None]  # None: "at least lo"
+                                               for p, v in tops.items()}},
         )
         facts = DeviceFacts(peak_ops_per_s=result.ops_per_s, peak_ops_precision=result.ops_precision)
     area = part.die_area_mm2

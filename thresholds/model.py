@@ -36,6 +36,7 @@ UNITS: Mapping[str, str] = {
     "aggregate_ops_per_s": "op/s",
     "aggregate_tpp": "TPP",
     "training_ops": "op",
+    "training_compute_cost_usd": "USD",  # New York RAISE Act's second frontier-model clause
     "network_gbit_s": "Gbit/s",
 }
 FLAG_METRICS = frozenset(m for m, u in UNITS.items() if u == "flag")
@@ -197,6 +198,9 @@ class Part:
     memory_bandwidth_gbs: Figure | None = None
     sm_count: Figure | None = None
     boost_clock_mhz: Figure | None = None
+    # DRAM/HBM capacity as the datasheet prints it ("141 GB"); most datasheets do not say whether
+    # their GB is 10^9 or 2^30 bytes, so a capacity check compares against both (docs/verification.md)
+    memory_capacity_gb: Figure | None = None
     aliases: tuple[str, ...] = ()
     pci_ids: tuple[str, ...] = ()  # "vvvv:dddd", lower-case hex
     pci_ids_source: str | None = None

@@ -53,7 +53,10 @@ class WhatIf:
     cuts: tuple[str, ...] = ()  # what was cut from the part this one is a variant of, and by how much
 
 
-def _where(rule: RuleSet, label: str) -> str:
+def _where(rule: RuleSet, label: str, as_of: datetime.date | None = None) -> str:
+    """'us-ny-raise § 1420(6) frontier model (in force from 2027-01-01)' for a law not yet in effect."""
+    if as_of is not None and rule.status == "in force" and rule.effective_from and rule.effective_from > as_of:
+        return f"{rule.id} {label} (in force from {rule.effective_from})"
     return f"{rule.id} {label} ({rule.status})"
 
 
@@ -176,7 +179,7 @@ def what_if(subject: Subject, rules: tuple[RuleSet, ...], count: int, as_of: dat
                     verdicts.append(evaluate(rule, metrics, as_of=as_of, near_pct=near_pct, scope=scope))
     reach = _devices_to_reach(subject, rules, measured_ops)
     peak = facts.peak_ops_per_s.central if facts.peak_ops_per_s else None
-    horizons = _horizons(rules, count, peak, measured_ops)
+    horizons = _horizons(rules, count, peak, measured_ops, as_of)
     notes = []
     if measured_ops is None:
         notes.append("no measured matmul rate (give --measured RESULT): horizons at peak only")
@@ -242,7 +245,7 @@ def _devices_to_reach(subject: Subject, rules: tuple[RuleSet, ...], measured_ops
 
 
 def _horizons(rules: tuple[RuleSet, ...], count: int, peak: float | None,
-              measured: float | None) -> list[Horizon]:
+              measured: float | None, as_of: datetime.date | None = None) -> list[Horizon]:
     found: dict[float, list[str]] = {}
     for rule in rules:
         for p in rule.paragraphs:
@@ -250,7 +253,7 @@ def _horizons(rules: tuple[RuleSet, ...], count: int, peak: float | None,
                 continue
             for c in p.clauses:
                 if c.metric == "training_ops":
-                    found.setdefault(float(c.value), []).append(_where(rule, p.label))
+                    found.setdefault(float(c.value), []).append(_where(rule, p.label, as_of))
     out = []
     for ops, where in sorted(found.items()):
         out.append(Horizon(

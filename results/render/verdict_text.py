@@ -19,13 +19,14 @@ LABELS = {
     "aggregate_ops_per_s": "aggregate op/s",
     "aggregate_tpp": "aggregate TPP",
     "training_ops": "training compute",
+    "training_compute_cost_usd": "training compute cost",
     "network_gbit_s": "networking",
 }
 SUFFIX = {
     "io_bidirectional_gbs": " GB/s", "memory_bandwidth_gbs": " GB/s",
     "interconnect_bandwidth_gbs": " GB/s", "dram_plus_interconnect_gbs": " GB/s",
     "memory_bandwidth_density_gbs_mm2": " GB/s/mm2", "aggregate_ops_per_s": "",
-    "training_ops": " op", "network_gbit_s": " Gbit/s",
+    "training_ops": " op", "training_compute_cost_usd": " USD", "network_gbit_s": " Gbit/s",
 }
 NEGATION = {">=": "<", ">": "<=", "<": ">=", "<=": ">"}
 

@@ -11,7 +11,7 @@ import textwrap
 from results.render.text import clean
 from thresholds.check import Checked
 from thresholds.load import load_catalog
-from thresholds.model import BOX_EFFECTS, MetricValue, RuleSet, Verdict
+from thresholds.model import BOX_EFFECTS, Interval, MetricValue, RuleSet, Verdict
 from results.render.verdict_json import DISPLAY_METRICS
 from results.render.verdict_text import LABELS, SUFFIX, cell, num, tags_text, value_text
 from thresholds.whatif import METRIC_ORDER, WhatIf
@@ -124,9 +124,18 @@ def render_check(checked: list[Checked], rules: tuple[RuleSet, ...], as_of: date
     return _lines(out)
 
 
-def _short_cell(mv: MetricValue) -> str:
-    """A devices-table value; '*' marks a figure resting on one the reference marks [R]."""
+def _thousands(x: float) -> str:
+    return f"{x / 1000:,.1f}".removesuffix(".0") + "k"
+
+
+def _short_cell(mv: MetricValue, compact_from: float = 100_000) -> str:
+    """A devices-table value; '*' marks a figure resting on one the reference marks [R]. A range
+    reaching `compact_from` is written in thousands ("100k-200k", "20k-22k") so the table stays
+    DEVICES_WIDTH wide (`check ID` prints the full figures)."""
     text = value_text(mv.value)
+    value = mv.value
+    if isinstance(value, Interval) and value.bounded and not value.is_point and value.hi >= compact_from:
+        text = f"{_thousands(value.lo)}-{_thousands(value.hi)}"
     return text + "*" if mv.value is not None and "R" in mv.tags else text
 
 
@@ -170,7 +179,7 @@ def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
         rows.append([
             item.subject.ref,
             _short_cell(m.get("tpp")), _short_cell(m.get("performance_density")),
-            _short_cell(m.get("io_bidirectional_gbs")), _short_cell(m.get("memory_bandwidth_gbs")),
+            _short_cell(m.get("io_bidirectional_gbs")), _short_cell(m.get("memory_bandwidth_gbs"), 10_000),
             value_text(m.get("datacenter").value),
             *[cell(verdicts[r.id]) if r.id in verdicts else "" for r in rules],
         ])
@@ -183,7 +192,7 @@ def render_devices(checked: list[Checked], rules: tuple[RuleSet, ...],
             lines.append(f"-- {vendor} ({vendors.count(vendor)} parts)")
         lines.append(line)
     notes = [
-        "Peak-declared figures from thresholds/devices/*.toml (a-b: published range; * = rests on a figure "
+        "Peak-declared figures from thresholds/devices/*.toml (a-b: published range, 100k = 100,000; * = rests on a figure "
         "the reference marks [R]: recalled, unverified; ? = indeterminate, "
         "e.g. a figure is unpublished or a range straddles a threshold; ~ = a threshold within 10%; "
         "n/a = the regime has no device-level threshold; inside/outside = informational band, or a tariff box; "
