@@ -41,6 +41,8 @@ from bench.nvml import (  # noqa: F401 - NVML, NvmlSession, nvml_shutdown re-exp
     torch_pci_bus_id,
     torch_uuid,
 )
+from bench.identity import cpu_identity
+from bench.nvml.identity import read_identity, unavailable_identity
 from results.files.schema import DeviceInfo
 
 # DeviceInfo fields that describe a GPU (everything but identity, host and CPU threads).
@@ -108,19 +110,21 @@ def probe_cuda_device(index: int, torch_props: Any = None) -> DeviceInfo:
         for f in ("name", *GPU_FIELDS):
             if f not in _TORCH_ONLY:
                 fields.miss(f, str(exc))
+        identity = unavailable_identity(str(exc))
     else:
         parent = mig_parent(nvml, handle)
         if parent is not None:  # a MIG instance: recorded as the instance, not as its parent GPU
             read_mig_instance(fields, nvml, handle, parent)
         else:
             read_device_fields(fields, nvml, handle)
+        identity = read_identity(nvml, parent if parent is not None else handle)
     _read_torch_fallbacks(fields, props)
     name = fields.values.pop("name", None) or f"cuda:{index}"
     unavailable = fields.unavailable()
     unavailable.pop("name", None)
     return DeviceInfo(
         index=index, backend="cuda", name=name, host=host_name(), unavailable=unavailable,
-        **{f: fields.values.get(f) for f in GPU_FIELDS},
+        identity=identity, **{f: fields.values.get(f) for f in GPU_FIELDS},
     )
 
 
@@ -131,7 +135,7 @@ def probe_cpu_device() -> DeviceInfo:
     return DeviceInfo(
         index=0, backend="cpu", name=cpu_model() or platform.machine() or "cpu",
         host=host_name(), threads=torch.get_num_threads(),
-        unavailable={f: "CPU backend" for f in GPU_FIELDS},
+        unavailable={f: "CPU backend" for f in GPU_FIELDS}, identity=cpu_identity(),
     )
 
 

@@ -115,6 +115,9 @@ DEVICE_FUNCTIONS = (
     "nvmlDeviceGetTemperature", "nvmlDeviceGetCurrentClocksEventReasons",
     "nvmlDeviceGetCurrentClocksThrottleReasons", "nvmlDeviceGetCpuAffinity", "nvmlDeviceGetNumaNodeId",
     "nvmlDeviceGetFieldValues", "nvmlDeviceIsMigDeviceHandle", "nvmlDeviceGetDeviceHandleFromMigDeviceHandle",
+    # the lab procedure's identity (bench.nvml.identity)
+    "nvmlDeviceGetSerial", "nvmlDeviceGetBoardPartNumber", "nvmlDeviceGetVbiosVersion",
+    "nvmlDeviceGetInforomImageVersion", "nvmlDeviceGetPowerManagementDefaultLimit",
 )
 MODULE_FUNCTIONS = (
     "nvmlInit", "nvmlShutdown", "nvmlSystemGetDriverVersion", "nvmlDeviceGetCount",
@@ -272,7 +275,8 @@ def h100_answers(**overrides: Any) -> dict[str, Any]:
     answers: dict[str, Any] = {
         "nvmlDeviceGetName": "NVIDIA H100 80GB HBM3",
         "nvmlDeviceGetPciInfo": types.SimpleNamespace(
-            pciDeviceId=0x233010DE, busId=b"00000000:18:00.0", domain=0, bus=0x18, device=0
+            pciDeviceId=0x233010DE, pciSubSystemId=0x16C110DE, busId=b"00000000:18:00.0", domain=0,
+            bus=0x18, device=0
         ),
         "nvmlDeviceGetUUID": "GPU-6f1d2a44-0000-4a3b-9c1e-1234567890ab",
         "nvmlDeviceGetCudaComputeCapability": (9, 0),
@@ -301,6 +305,12 @@ def h100_answers(**overrides: Any) -> dict[str, Any]:
         "nvmlDeviceGetCpuAffinity": [0xFF],  # CPUs 0-7 (64-bit words); socket 0 of a small node
         "nvmlDeviceGetNumaNodeId": 0,
         "nvmlDeviceIsMigDeviceHandle": 0,
+        # identity (values of the shape NVML returns; this H100 is made up, not a real unit's)
+        "nvmlDeviceGetSerial": "1650123456789",
+        "nvmlDeviceGetBoardPartNumber": "692-2G520-0200-000",
+        "nvmlDeviceGetVbiosVersion": "96.00.74.00.01",
+        "nvmlDeviceGetInforomImageVersion": "G520.0200.00.05",
+        "nvmlDeviceGetPowerManagementDefaultLimit": 700_000,
     }
     answers.update(overrides)
     return answers

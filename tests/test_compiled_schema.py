@@ -78,7 +78,7 @@ def test_the_compiled_decoder_is_used_for_valid_files_of_both_versions(monkeypat
     # else the agreement above would hold trivially, the compiled decoder passing on everything
     v1 = (DATA / "hostile" / "result" / "valid-base.json").read_bytes()
     v2 = json.dumps(to_dict(from_dict(json.loads(v1))), indent=1).encode()
-    assert json.loads(v1)["schema_version"] == 1 and json.loads(v2)["schema_version"] == SCHEMA_VERSION == 2
+    assert json.loads(v1)["schema_version"] == 1 and json.loads(v2)["schema_version"] == SCHEMA_VERSION == 3
     for raw in (v1, v2):
         assert agree(raw, monkeypatch) is not None
     # every committed file the reference accepts, except those routed to it untried (surrogate

@@ -269,7 +269,67 @@ def test_cpu_device_on_this_machine():
 def test_gpu_fields_are_every_deviceinfo_field_but_identity():
     names = {f.name for f in dataclasses.fields(DeviceInfo)}
     assert set(probe.GPU_FIELDS) == names - {"index", "backend", "name", "host", "threads",
-                                             "unavailable"}
+                                             "unavailable", "identity"}
+
+
+# --------------------------------------------------------------------------- identity (lab procedure)
+
+
+def test_identity_records_every_lab_field_from_nvml(monkeypatch):
+    from bench.nvml.identity import IDENTITY_FIELDS
+
+    h100 = fake.h100_answers()
+    install(monkeypatch, fake.make_pynvml([h100]))
+    info = probe.probe_cuda_device(0)
+    ident = info.identity
+    assert set(IDENTITY_FIELDS) <= set(ident) and ident["source"] == "NVML"
+    assert ident["serial"] == "1650123456789" and ident["board_part_number"] == "692-2G520-0200-000"
+    assert ident["vbios_version"] == "96.00.74.00.01" and ident["inforom_image_version"] == "G520.0200.00.05"
+    assert ident["pci_device_id"] == "0x233010de" and ident["pci_subsystem_id"] == "0x16c110de"
+    assert ident["driver_version"] == "550.54.15"
+    assert ident["power_limit_default_w"] == 700.0 and ident["power_limit_enforced_w"] == 700.0
+    assert (ident["sm_clock_max_mhz"], ident["sm_clock_app_mhz"]) == (1980, 1755)
+    assert ident["memory_total_bytes"] == 85_520_809_984  # NVML's, beside torch's in memory_total_bytes
+    assert ident["ecc_mode"] == "enabled" and ident["mig_mode"] == "disabled"
+    assert round_trip(info) == info
+
+
+def test_identity_says_not_supported_where_nvml_does(monkeypatch):
+    ns = fake.NOT_SUPPORTED
+    answers = fake.h100_answers(nvmlDeviceGetSerial=ns, nvmlDeviceGetInforomImageVersion=ns,
+                                nvmlDeviceGetVbiosVersion=fake.nvml_error(fake.NVML_ERROR_NO_PERMISSION))
+    install(monkeypatch, fake.make_pynvml([answers]))
+    ident = probe.probe_cuda_device(0).identity
+    assert ident["serial"] == "Not Supported" and ident["inforom_image_version"] == "Not Supported"
+    assert ident["vbios_version"].startswith("unavailable: ")
+    assert ident["board_part_number"] == "692-2G520-0200-000"
+
+
+def test_identity_without_nvml_names_the_reason(monkeypatch):
+    install(monkeypatch, None)
+    ident = probe.probe_cuda_device(0).identity
+    assert ident["source"] == "none" and ident["serial"].startswith("unavailable: ")
+
+
+def test_cpu_identity_reads_dmi_where_there_is_one(tmp_path):
+    from bench.identity import cpu_identity
+
+    dmi = tmp_path / "dmi"
+    dmi.mkdir()
+    (dmi / "product_serial").write_text("VMware-56 4d 1a\n")
+    (dmi / "board_name").write_text("440BX Desktop Reference Platform\n")
+    (tmp_path / "machine-id").write_text("3d1219c7c4c5404aaa1f6d2a48adfda4\n")
+    ident = cpu_identity(dmi, tmp_path / "machine-id")
+    assert ident["serial"] == "VMware-56 4d 1a" and ident["board_part_number"].startswith("440BX")
+    assert ident["bios_version"] == f"unavailable: no {dmi / 'bios_version'}"
+    assert ident["machine_id"] == "3d1219c7c4c5404aaa1f6d2a48adfda4" and ident["source"] == "DMI"
+    none = cpu_identity(tmp_path / "absent", tmp_path / "absent-id")
+    assert none["source"] == "none (no DMI tables)" and none["serial"].startswith("unavailable: no ")
+
+
+def test_cpu_device_records_this_hosts_identity():
+    info = probe.probe_cpu_device()
+    assert "serial" in info.identity and "machine_id" in info.identity
 
 
 def test_host_on_this_machine(monkeypatch):

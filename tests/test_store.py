@@ -251,19 +251,20 @@ def test_a_20_digit_integer_is_refused_on_both_paths(monkeypatch):
     assert _outcome(bad) == fast
 
 
-# --------------------------------------------------------------- schema versions 1 and 2
+# --------------------------------------------------------------- schema versions 1, 2 and 3
 
 _V1_FIXTURE = Path(__file__).parent / "data" / "results" / "compare" / "golden-a100.json"  # written as version 1
 
 
-def test_a_version_1_file_is_read_and_upgraded_and_new_files_are_version_2(tmp_path):
+def test_a_version_1_file_is_read_and_upgraded_and_new_files_are_version_3(tmp_path):
     assert json.loads(_V1_FIXTURE.read_text())["schema_version"] == 1
     result = load(_V1_FIXTURE)
-    assert result.schema_version == SCHEMA_VERSION == 2
+    assert result.schema_version == SCHEMA_VERSION == 3
     assert result.run.source is None and all(m.concurrent_devices is None for m in result.measurements)
-    again = load(save(result, tmp_path))  # re-written as version 2, read back unchanged
+    assert result.run.procedure == {} and all(d.identity == {} for d in result.devices)
+    again = load(save(result, tmp_path))  # re-written as version 3, read back unchanged
     assert again == result
-    assert json.loads(next(tmp_path.glob("*.json")).read_text())["schema_version"] == 2
+    assert json.loads(next(tmp_path.glob("*.json")).read_text())["schema_version"] == 3
 
 
 @pytest.mark.parametrize("where, name, value", [
@@ -276,6 +277,24 @@ def test_a_version_1_file_with_a_version_2_field_is_refused(where, name, value, 
     bad.write_text(json.dumps(data))
     with pytest.raises(ResultFileError, match=f"{name} is new in schema_version 2, but the file says 1"):
         load(bad)
-    data["schema_version"] = 2  # the same content as version 2 is fine
+    data["schema_version"] = 2  # the same content as version 2 is fine (read as version 3)
     bad.write_text(json.dumps(data))
-    assert load(bad).schema_version == 2
+    assert load(bad).schema_version == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("where, name, value", [
+    ("run", "procedure", {"id": "lab", "version": 1}), ("device", "identity", {"serial": "1650123456789"}),
+])
+def test_an_older_file_with_a_version_3_field_is_refused(version, where, name, value, tmp_path):
+    data = json.loads(_V1_FIXTURE.read_text())
+    data["schema_version"] = version
+    (data["run"] if where == "run" else data["devices"][0])[name] = value
+    bad = tmp_path / "old-with-v3-field.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ResultFileError, match=f"{name} is new in schema_version 3, but the file says {version}"):
+        load(bad)
+    data["schema_version"] = 3
+    bad.write_text(json.dumps(data))
+    got = load(bad)
+    assert (got.run.procedure if where == "run" else got.devices[0].identity) == value

@@ -47,7 +47,7 @@ def nvml_text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _mode(pair: Any) -> str:
+def mode_text(pair: Any) -> str:
     """[current, pending] enable state -> 'enabled', or 'enabled (pending: disabled)'."""
     current, pending = (pair[0], pair[1]) if isinstance(pair, (list, tuple)) else (pair, pair)
     name = {0: "disabled", 1: "enabled"}
@@ -103,8 +103,8 @@ def read_device_fields(fields: FieldReader, nvml: ModuleType, h: Any) -> None:
     fields.read("mem_clock_app_mhz", lambda: int(nvml.nvmlDeviceGetApplicationsClock(h, mem)))
     fields.read("memory_total_bytes", lambda: int(nvml.nvmlDeviceGetMemoryInfo(h).total))
     fields.read("memory_bus_width_bits", lambda: int(nvml.nvmlDeviceGetMemoryBusWidth(h)))
-    fields.read("ecc_mode", lambda: _mode(nvml.nvmlDeviceGetEccMode(h)))
-    fields.read("mig_mode", lambda: _mode(nvml.nvmlDeviceGetMigMode(h)))
+    fields.read("ecc_mode", lambda: mode_text(nvml.nvmlDeviceGetEccMode(h)))
+    fields.read("mig_mode", lambda: mode_text(nvml.nvmlDeviceGetMigMode(h)))
     fields.read("power_limit_w", lambda: nvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0)
     fields.read("power_limit_w", lambda: nvml.nvmlDeviceGetPowerManagementLimit(h) / 1000.0)
     fields.read("pcie_gen_current", lambda: int(nvml.nvmlDeviceGetCurrPcieLinkGeneration(h)))

@@ -121,7 +121,7 @@ def _kind_types() -> dict[str, Any]:
 def _mirror(cls: type, version: int):
     """A msgspec struct with the dataclass's field names (those `version` has), defaults and nullability."""
     kinds = _kind_types()
-    newer = () if version >= 2 else _NEW_IN_2.get(cls, ())
+    newer = schema.fields_newer_than(version, _RECORD_NAMES.get(cls, ""))
     fields = []
     for f in dataclasses.fields(cls):
         if f.name in newer:
@@ -140,7 +140,7 @@ def _mirror(cls: type, version: int):
     return msgspec.defstruct(f"{cls.__name__}V{version}", fields, kw_only=True, forbid_unknown_fields=True)
 
 
-_NEW_IN_2 = {RunInfo: schema._FIELDS_NEW_IN_2["run"], Measurement: schema._FIELDS_NEW_IN_2["measurement"]}
+_RECORD_NAMES = {RunInfo: "run", DeviceInfo: "device", Measurement: "measurement"}
 
 
 # --------------------------------------------------------------------------- mirror -> records
@@ -186,7 +186,7 @@ def _converter(cls: type) -> Callable[[Any], Any]:
 
     def convert(mirror: Any) -> Any:
         values = asdict(mirror)
-        if len(values) < count:  # a version-1 record: what version 2 added takes its default
+        if len(values) < count:  # an older record: what later versions added takes its default
             values = {**{f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
                          for f in defaulted}, **values}
         for name, sub in nested:

@@ -10,14 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Version 2 added RunInfo.source and .imported_from (`tppbench import`) and
-# Measurement.concurrent_devices (GPUs measured at once). A version-1 file is read as it is (the new
-# fields take their defaults); one that carries a version-2 field is refused, so a reader never
-# guesses which contract a file follows. Readers older than version 2 refuse version-2 files by
-# their version number, in one line, rather than by an "unknown field".
-READABLE_VERSIONS = (1, 2)
-_FIELDS_NEW_IN_2 = {"run": ("source", "imported_from"), "measurement": ("concurrent_devices",)}
+# Measurement.concurrent_devices (GPUs measured at once). Version 3 added RunInfo.procedure (the
+# fixed test procedure a run followed: id, version, sha256) and DeviceInfo.identity (the unit's
+# serial number, board part number, VBIOS, ... as the lab procedure records them). An older file is
+# read as it is (the new fields take their defaults); one that carries a field newer than its
+# version is refused, so a reader never guesses which contract a file follows. Readers of an older
+# version refuse newer files by their version number, in one line, rather than by an "unknown field".
+READABLE_VERSIONS = (1, 2, 3)
+FIELDS_NEW_IN: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {"run": ("source", "imported_from"), "measurement": ("concurrent_devices",)},
+    3: {"run": ("procedure",), "device": ("identity",)},
+}
+
+
+def fields_newer_than(version: int, record: str) -> tuple[str, ...]:
+    """The fields of `record` ("run", "device", "measurement") a file of `version` may not carry."""
+    return tuple(name for v, table in FIELDS_NEW_IN.items() if v > version for name in table.get(record, ()))
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,9 @@ class DeviceInfo:
     nvlink: tuple[Mapping[str, Any], ...] | None = None  # per link: {"link", "state", "version"}
     threads: int | None = None  # CPU backend: torch intra-op threads
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    # the unit's identity as a test lab records it (bench.identity): serial, board part number,
+    # VBIOS, InfoROM, PCI subsystem id, power limits, ...; a value NVML refuses is "Not Supported"
+    identity: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,7 @@ class RunInfo:
     env: Mapping[str, str] = field(default_factory=dict)  # NCCL_*, CUDA_VISIBLE_DEVICES, ...
     source: str | None = None  # None: measured by `tppbench run`; "imported": `tppbench import`
     imported_from: Mapping[str, Any] = field(default_factory=dict)  # tool, version, file, sha256
+    procedure: Mapping[str, Any] = field(default_factory=dict)  # id, version, sha256, file (--procedure)
 
 
 @dataclass(frozen=True)

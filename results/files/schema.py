@@ -18,8 +18,8 @@ import functools
 from typing import Any, Mapping
 
 from results.files.records import (  # noqa: F401 - the records and the version, re-exported
-    READABLE_VERSIONS, SCHEMA_VERSION, _FIELDS_NEW_IN_2, DeviceInfo, Measurement, RangeSummary, RunInfo,
-    RunResult, Stats, Telemetry, Timing)
+    FIELDS_NEW_IN, READABLE_VERSIONS, SCHEMA_VERSION, DeviceInfo, Measurement, RangeSummary, RunInfo,
+    RunResult, Stats, Telemetry, Timing, fields_newer_than)
 from results.terminal import short_repr
 
 # Limits for untrusted files (checked by from_dict). A rate is at most ~1e16/s today, so 1e30
@@ -72,8 +72,8 @@ def from_dict(data: Any) -> RunResult:
         raise SchemaError("'devices' must be a list")
     if type(data["measurements"]) is not list:
         raise SchemaError("'measurements' must be a list")
-    if version == 1:
-        _refuse_newer_fields(data)
+    if version < SCHEMA_VERSION:
+        _refuse_newer_fields(data, version)
     run = _build(RunInfo, data["run"], "run")
     _check_run(run)
     devices = tuple(_build(DeviceInfo, d, f"devices[{i}]") for i, d in enumerate(data["devices"]))
@@ -87,16 +87,17 @@ def from_dict(data: Any) -> RunResult:
     return RunResult(run=run, devices=devices, measurements=measurements, schema_version=SCHEMA_VERSION)
 
 
-def _refuse_newer_fields(data: dict) -> None:
-    """A version-1 file may not use what version 2 added (only reached for version-1 files)."""
-    records = [("run", data["run"], _FIELDS_NEW_IN_2["run"])] + [
-        (f"measurements[{i}]", m, _FIELDS_NEW_IN_2["measurement"]) for i, m in enumerate(data["measurements"])
-    ]
-    for where, raw, names in records:
+def _refuse_newer_fields(data: dict, version: int) -> None:
+    """An older file may not use what a later version added (only reached for older files)."""
+    records = [("run", data["run"], "run")]
+    records += [(f"devices[{i}]", d, "device") for i, d in enumerate(data["devices"])]
+    records += [(f"measurements[{i}]", m, "measurement") for i, m in enumerate(data["measurements"])]
+    for where, raw, record in records:
         if type(raw) is dict:
-            for name in names:
+            for name in fields_newer_than(version, record):
                 if name in raw:
-                    raise SchemaError(f"{where}.{name} is new in schema_version 2, but the file says 1")
+                    added = next(v for v, table in FIELDS_NEW_IN.items() if name in table.get(record, ()))
+                    raise SchemaError(f"{where}.{name} is new in schema_version {added}, but the file says {version}")
 
 
 def _check_run(run: RunInfo) -> None:
@@ -181,7 +182,7 @@ _STR_FIELDS = {
 _STR_LIST_FIELDS = {"flags", "argv", "suites", "hosts", "throttle_reasons"}
 
 
-_OBJECT_FIELDS = {"params", "extra", "unavailable", "env", "imported_from"}
+_OBJECT_FIELDS = {"params", "extra", "unavailable", "env", "imported_from", "identity", "procedure"}
 _KIND: dict[str, str] = {
     **dict.fromkeys(_FLOAT_FIELDS, "float"), **dict.fromkeys(_INT_FIELDS, "int"),
     **dict.fromkeys(_BOOL_FIELDS, "bool"), **dict.fromkeys(_STR_FIELDS, "str"),
