@@ -81,6 +81,10 @@ _CUDA_SWEEP = (
     (8192, 8192, 16384),  # the best int8 shape measured on an H100 SXM5 (issue 8)
 )
 _CPU_SWEEP = ((256, 256, 256), (512, 512, 512), (1024, 1024, 2048), (2048, 2048, 2048))
+# The lab procedure's mode (results/verification/procedures/lab.toml, not a --mode choice): quick
+# budgets with a short achievable-max sweep, so the whole procedure stays bounded in time.
+_CPU_LAB_SWEEP = ((512, 512, 512), (1024, 1024, 2048))
+_CUDA_LAB_SWEEP = ((4096, 4096, 4096), (16384, 16384, 16384), (2048, 2048, 13312), (1024, 9216, 14336))
 
 _MIB = 1 << 20
 
@@ -156,6 +160,7 @@ class CpuBackend:
         return {
             "smoke": Budget(0.02, 0.10, 1.0, 3, 30, 1e-3),
             "quick": Budget(0.10, 0.50, 4.0, 5, 200, 2e-3),
+            "lab": Budget(0.10, 0.50, 4.0, 5, 200, 2e-3),
             "full": Budget(0.50, 2.00, 15.0, 10, 1000, 2e-3),
         }[mode]
 
@@ -165,6 +170,7 @@ class CpuBackend:
             # about 0.6-0.8 s on 2 cores, so no call runs past ~2 s and Ctrl-C is answered at once.
             "smoke": ModeSizes(256, (), 16 * _MIB, 64 * _MIB, 0.0, 256 * _MIB),
             "quick": ModeSizes(1024, (), 64 * _MIB, 256 * _MIB, 0.0, 256 * _MIB),
+            "lab": ModeSizes(1024, _CPU_LAB_SWEEP, 64 * _MIB, 256 * _MIB, 0.0, 256 * _MIB),
             "full": ModeSizes(1024, _CPU_SWEEP, 256 * _MIB, 512 * _MIB, 0.0, None),
         }[mode]
 
@@ -259,6 +265,7 @@ class CudaBackend:
         return {
             "smoke": Budget(0.02, 0.05, 0.5, 3, 20, 1e-4),
             "quick": Budget(0.05, 0.25, 2.0, 10, 200, 1e-4),
+            "lab": Budget(0.05, 0.25, 2.0, 10, 200, 1e-4),
             "full": Budget(0.25, 1.00, 10.0, 30, 2000, 1e-4),
         }[mode]
 
@@ -266,6 +273,7 @@ class CudaBackend:
         return {
             "smoke": ModeSizes(2048, (), 256 * _MIB, 64 * _MIB, 0.0, 512 * _MIB),
             "quick": ModeSizes(8192, (), 1024 * _MIB, 256 * _MIB, 2.0, 4096 * _MIB),
+            "lab": ModeSizes(8192, _CUDA_LAB_SWEEP, 1024 * _MIB, 256 * _MIB, 5.0, 4096 * _MIB),
             "full": ModeSizes(8192, _CUDA_SWEEP, 2048 * _MIB, 512 * _MIB, 10.0, 8192 * _MIB),
         }[mode]
 

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "results.commands.analysis_commands",
     "results.index.command",
     "results.importers.command",
+    "results.commands.verify",
 )
 
 

@@ -43,7 +43,7 @@ def register(benchmark: Benchmark) -> Benchmark:
 
 def _load_builtin() -> None:
     # Importing a kernels module registers its families (one registration line each).
-    from bench.kernels import collectives, hostlink, matmul, memory, p2p  # noqa: F401
+    from bench.kernels import capacity, collectives, hostlink, matmul, memory, p2p  # noqa: F401
 
 
 def families() -> dict[str, Benchmark]:
@@ -51,15 +51,24 @@ def families() -> dict[str, Benchmark]:
     return dict(_REGISTRY)
 
 
+def key_selected(key: str, only: str | None, patterns: Sequence[str] = ()) -> bool:
+    """A case key passes --only (one glob) and, under a procedure, one of its case globs."""
+    if only is not None and not fnmatch.fnmatchcase(key, only):
+        return False
+    return not patterns or any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
 def select(
-    suites: Sequence[str], backend: Backend, mode: str, only: str | None = None
+    suites: Sequence[str], backend: Backend, mode: str, only: str | None = None,
+    patterns: Sequence[str] = (),
 ) -> list[tuple[Benchmark, Case]]:
-    """Cases of the named families, in family order, filtered by a glob over case keys."""
+    """Cases of the named families, in family order, filtered by a glob over case keys (and by a
+    procedure's case globs)."""
     known = families()
     chosen: list[tuple[Benchmark, Case]] = []
     for name in suites:
         bench = known[name]
         for case in bench.cases(backend, mode):
-            if only is None or fnmatch.fnmatchcase(case.key, only):
+            if key_selected(case.key, only, patterns):
                 chosen.append((bench, case))
     return chosen

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import fnmatch
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -32,7 +31,7 @@ from bench import distributed, placement
 from bench.backend import Backend, make_backend
 from bench.measurement import not_run
 from bench.probe import probe_cpu_device, probe_cuda_device, probe_host
-from bench.registry import Benchmark, Case, families, select
+from bench.registry import Benchmark, Case, families, key_selected, select
 from bench.stop_signals import StopRequested
 from bench.telemetry import TelemetrySampler, throttle_flags
 from results.errors import UsageError
@@ -53,6 +52,8 @@ class RunOptions:
     max_bytes: int | None = None
     step_factor: float | None = None
     sequential: bool = False  # ranks of a node take turns for every per-device case (--sequential)
+    cases: tuple[str, ...] = ()  # a procedure's case globs (a case runs if it matches one)
+    procedure: Mapping[str, Any] = field(default_factory=dict)  # recorded in run.procedure
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def plan(options: RunOptions, session: distributed.Session | None = None) -> lis
             bind_cpu_slice(session.local_rank, session.local_world_size)
         backend = make_backend(options.backend_kind, index or 0)
         info = probe_cpu_device() if index is None else probe_cuda_device(index)
-        cases = tuple(select(scoped["device"], backend, options.mode, options.only)) if scoped["device"] else ()
+        cases = tuple(select(scoped["device"], backend, options.mode, options.only, options.cases)) if scoped["device"] else ()
         if not concurrent:
             planned.append(PlannedDevice(backend, info, tuple(c for c in cases if not concurrent_only(*c))))
         elif scoped["device"]:  # every rank plans both items: the lockstep syncs need every rank
@@ -156,7 +157,7 @@ def plan(options: RunOptions, session: distributed.Session | None = None) -> lis
     for phase in ("host", "group"):
         cases = tuple((known[name], case) for name in scoped[phase]
                       for case in known[name].plan_cases(first.backend, ctx)  # type: ignore[attr-defined]
-                      if options.only is None or fnmatch.fnmatchcase(case.key, options.only))
+                      if key_selected(case.key, options.only, options.cases))
         if cases:
             extra_phases.append(PlannedDevice(first.backend, first.info, cases, phase=phase, warm_up=False))
     if options.only and not any(p.cases for p in planned + extra_phases):
@@ -214,6 +215,7 @@ def execute(
             label=options.label, suites=options.suites, backend=options.backend_kind,
             complete=reason is None, incomplete_reason=reason,
             world_size=session.world_size if session else 1, hosts=tuple(dict.fromkeys(hosts)),
+            procedure=dict(options.procedure),
         )
         return RunResult(run=run, devices=_unique(devices), measurements=tuple(records))
 

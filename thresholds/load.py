@@ -298,6 +298,7 @@ def load_spec(path: str | os.PathLike[str]) -> Part:
         raise t.fail("die_area_mm2", f"must be > {AREA_MIN_MM2:g} (omit the key when unknown)")
     memory = t.number("memory_bandwidth_gbs", False, minimum=0.0, maximum=FIGURE_MAX)
     capacity = t.number("memory_capacity_gb", False, minimum=0.0, maximum=FIGURE_MAX)
+    catalog_part = t.string("catalog_part", False)  # the catalog part this sheet describes (verify's floors)
     if capacity is not None and capacity <= 0:
         raise t.fail("memory_capacity_gb", "must be > 0 (omit the key when unknown)")
     tops: dict[str, Figure] = {}
@@ -326,7 +327,7 @@ def load_spec(path: str | os.PathLike[str]) -> Part:
     return Part(
         id=path.stem, name=name, vendor="", datacenter=fig(datacenter), dense_tops=tops,
         io_gbs=links, die_area_mm2=fig(area), memory_bandwidth_gbs=fig(memory),
-        memory_capacity_gb=fig(capacity), path=str(path),
+        memory_capacity_gb=fig(capacity), path=str(path), catalog_part=catalog_part,
     )
 
 

@@ -208,6 +208,7 @@ class Part:
     notes: tuple[Note, ...] = ()
     path: str = ""
     variant_of: str | None = None  # the catalog part this one was cut down from (China variants)
+    catalog_part: str | None = None  # a spec file's: the catalog part the sheet describes (verify's floors)
 
 
 @dataclass(frozen=True)

@@ -64,8 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="auto picks CUDA when available (default: auto)")
     parser.add_argument("--gpus", type=_gpu_list, default=None,
                         help="comma-separated GPU indices (default: every visible GPU, one after another)")
-    parser.add_argument("--mode", choices=MODES, default="quick", help="work size and time budgets (default: quick)")
-    parser.add_argument("--suite", type=_suite_list, default=DEFAULT_SUITES, dest="suites",
+    parser.add_argument("--mode", choices=MODES, default=None, help="work size and time budgets (default: quick)")
+    parser.add_argument("--procedure", default=None, metavar="NAME|FILE",
+                        help="run a fixed, versioned test procedure (`lab`: the third-party lab test, "
+                             "docs/verification.md); it sets the mode, suites and cases")
+    parser.add_argument("--suite", type=_suite_list, default=None, dest="suites",
                         help=f"benchmark families, comma-separated (default: {','.join(DEFAULT_SUITES)})")
     parser.add_argument("--only", type=_pattern, default=None, metavar="PATTERN", help="glob over case keys, e.g. 'matmul/bf16/*'")
     parser.add_argument("--out", type=_folder, default="results/runs", metavar="DIR", help="output folder (default: results/runs)")
@@ -104,6 +107,7 @@ def handle(args: argparse.Namespace) -> int:
     kind, note = resolve_device(args.device)
     if note:
         console.print(note)
+    cases, procedure = _apply_procedure(args, kind)
     if kind == "cpu" and args.gpus is not None:
         raise UsageError("--gpus needs CUDA devices; the CPU backend has none")
     if args.min_bytes is not None and args.max_bytes is not None and args.min_bytes > args.max_bytes:
@@ -125,7 +129,7 @@ def handle(args: argparse.Namespace) -> int:
     options = RunOptions(backend_kind=kind, mode=args.mode, suites=args.suites, gpus=args.gpus,
                          only=args.only, label=args.label, argv=tuple(sys.argv), timeout_s=args.timeout,
                          min_bytes=args.min_bytes, max_bytes=args.max_bytes, step_factor=args.step_factor,
-                         sequential=args.sequential)
+                         sequential=args.sequential, cases=cases, procedure=procedure)
     if launch is not None:  # a rank: SIGTERM is the session's (bench.distributed)
         return _measure_and_write(args, options, launch, lead, console, grouped, None)
     from bench.stop_signals import StopRequested, StopSignals, exit_code_for
@@ -136,6 +140,37 @@ def handle(args: argparse.Namespace) -> int:
         except StopRequested as exc:  # before the first case started: nothing was measured
             print(f"tppbench: error: {exc} before any case was measured; nothing written", file=sys.stderr)
             return exit_code_for(exc.signum)
+
+
+def _apply_procedure(args: argparse.Namespace, kind: str) -> tuple[tuple[str, ...], dict]:
+    """--procedure sets mode, suites and case globs (refusing the options it would override);
+    without it --mode and --suite take their defaults. Returns (case globs, run.procedure)."""
+    if args.procedure is None:
+        args.mode = args.mode or "quick"
+        args.suites = args.suites or DEFAULT_SUITES
+        return (), {}
+    given = [name for name, value in (("--mode", args.mode), ("--suite", args.suites), ("--only", args.only))
+             if value is not None]
+    if given:
+        raise UsageError(f"--procedure sets the mode, suites and cases itself; drop {', '.join(given)}")
+    from results.verification.procedure import load_procedure
+
+    procedure = load_procedure(args.procedure)
+    profile = procedure.profiles.get(kind)
+    if profile is None:
+        raise UsageError(f"procedure {procedure.id} v{procedure.version} has no profile for the {kind} backend "
+                         f"(it has: {', '.join(procedure.profiles)})")
+    unknown = [s for s in profile.suites if s not in _known_families()]
+    if unknown:
+        raise UsageError(f"procedure {procedure.path}: unknown suite {unknown[0]!r}")
+    args.mode, args.suites = profile.mode, profile.suites
+    return profile.cases, procedure.record()
+
+
+def _known_families() -> tuple[str, ...]:
+    from bench.registry import families
+
+    return tuple(families())
 
 
 def _measure_and_write(args, options, launch, lead, console, grouped, stops) -> int:

@@ -53,8 +53,8 @@ KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 # (min bytes, max bytes, step factor) per backend and mode. GPU sweeps reach 4 GiB and more, where
 # bus bandwidth peaks (nccl-tests #212: 256 MB is too small); CPU sweeps stay tiny so CI is fast.
 DEFAULT_SWEEP = {
-    "cpu": {"smoke": (1 * KIB, 64 * KIB, 8.0), "quick": (1 * KIB, 16 * MIB, 4.0), "full": (1 * KIB, 256 * MIB, 2.0)},
-    "cuda": {"smoke": (1 * MIB, 64 * MIB, 8.0), "quick": (64 * MIB, 4 * GIB, 4.0), "full": (1 * MIB, 8 * GIB, 2.0)},
+    "cpu": {"smoke": (1 * KIB, 64 * KIB, 8.0), "quick": (1 * KIB, 16 * MIB, 4.0), "lab": (1 * KIB, 16 * MIB, 4.0), "full": (1 * KIB, 256 * MIB, 2.0)},
+    "cuda": {"smoke": (1 * MIB, 64 * MIB, 8.0), "quick": (64 * MIB, 4 * GIB, 4.0), "lab": (64 * MIB, 4 * GIB, 4.0), "full": (1 * MIB, 8 * GIB, 2.0)},
 }
 
 FOOTPRINT = {"all_reduce": 1.0, "broadcast": 1.0, "all_gather": 1.5, "reduce_scatter": 1.5, "all_to_all": 2.0}
