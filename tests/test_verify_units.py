@@ -1,0 +1,125 @@
+"""The pieces of `verify` on their own: median bounds against the binomial, the capacity kernel on
+real CPU tensors (an allocator that refuses, a word that reads back wrong), capacity and rate
+determinations at their edges, and the published figures against their source text."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.backend import make_backend
+from bench.kernels import capacity
+from bench.registry import Case
+from results.analysis.published import published_figures, published_for
+from results.verification.bounds import median_bounds
+from results.verification.determine import BELOW, CONSISTENT, EXCEEDS, _capacity_item, _rate_item
+from results.verification.evidence import ItemMeasure
+from results.verification.procedure import load_procedure
+from thresholds.model import Interval
+
+NEXT = Path(__file__).resolve().parents[2] / "shared" / "reference" / "next-capabilities.md"
+D = load_procedure("lab").determination
+
+
+@pytest.mark.parametrize("n", [5, 10, 21, 100, 999])
+def test_upper_bound_rank_is_the_smallest_with_the_binomial_coverage(n):
+    b = median_bounds([float(i) for i in range(1, n + 1)], 0.95)
+    u = int(b.upper)  # samples are 1..n, so the bound is its own rank
+    coverage = lambda r: sum(math.comb(n, k) for k in range(r)) / 2 ** n
+    assert coverage(u) >= 0.95 > coverage(u - 1)
+    assert b.exact and b.lower == n + 1 - u and b.lower <= b.median <= b.upper
+
+
+def test_too_few_samples_give_the_extremes_and_say_so():
+    b = median_bounds([3.0, 1.0, 2.0], 0.95)
+    assert (b.lower, b.median, b.upper, b.exact) == (1.0, 2.0, 3.0, False)
+
+
+def _cpu_case(bound: int, chunk: int) -> Case:
+    return Case("capacity", "verified", {"chunk_bytes": chunk, "bound_bytes": bound})
+
+
+def test_capacity_shrinks_chunks_when_the_allocator_refuses(monkeypatch):
+    """bound 0 (the GPU path) on real CPU tensors, with an allocator that gives 40 MiB in all."""
+    given = {"bytes": 0}
+    real = capacity._allocate
+
+    def allocate(words, device):
+        if given["bytes"] + words * 8 > 40 << 20:
+            return None
+        given["bytes"] += words * 8
+        return real(words, device)
+
+    monkeypatch.setattr(capacity, "_allocate", allocate)
+    m = capacity.CapacityBenchmark().run(_cpu_case(0, 16 << 20), make_backend("cpu"), "lab")
+    # 16 + 16 MiB; 16 refused, so 4 + 4 MiB; 4 refused, 1 refused: 40 MiB filled. The last
+    # (smallest) chunk is released for the check's workspace: 36 MiB verified
+    assert m.status == "ok", m.reason
+    assert m.extra["verified_bytes"] == 36 << 20 and m.extra["released_for_check_bytes"] == 4 << 20
+    assert "refused a 1 MiB chunk" in m.extra["stop_reason"]
+
+
+def test_capacity_names_a_word_that_reads_back_wrong(monkeypatch):
+    real_fill = capacity._fill
+
+    def bad_fill(t, i):
+        real_fill(t, i)
+        if i == 1:
+            t[12345] ^= 1  # one flipped bit
+    monkeypatch.setattr(capacity, "_fill", bad_fill)
+    m = capacity.CapacityBenchmark().run(_cpu_case(32 << 20, 8 << 20), make_backend("cpu"), "lab")
+    assert m.status == "error" and "1 word(s) read back wrong in chunk(s) [1]" in m.reason
+    assert m.extra["verified_bytes"] == 24 << 20
+
+
+def test_capacity_pattern_tells_chunks_apart():
+    a, b = torch.empty(1000, dtype=torch.int64), torch.empty(1000, dtype=torch.int64)
+    capacity._fill(a, 0)
+    capacity._fill(b, 1)
+    assert len(set(a.tolist())) == 1000 and not set(a.tolist()) & set(b.tolist())
+    assert capacity._mismatches(a, 0) == 0 and capacity._mismatches(a, 1) == 1000
+
+
+def _cap(verified_gb: float, declared_gb: float):
+    m = ItemMeasure("capacity", "GB", value=verified_gb, detail={"bounded": False})
+    from types import SimpleNamespace
+    return _capacity_item(m, SimpleNamespace(memory_capacity_gb=Interval.point(declared_gb)), D)
+
+
+def test_capacity_edges_read_gb_both_ways():
+    # an H200 "141 GB": a driver that shows 143,771 MiB total keeps ~1 GiB back
+    assert _cap(149.7, 141).determination == CONSISTENT  # 139.4 GiB verified: binary GB, under 1.02 x 141 GiB
+    assert _cap(141 * 1.073741824 * 1.02 + 0.01, 141).determination == EXCEEDS  # more than even 141 GiB allows
+    assert _cap(141 * 0.9 - 0.01, 141).determination == BELOW
+    assert _cap(141 * 0.9 + 0.01, 141).determination == CONSISTENT
+
+
+def test_rate_edges():
+    from results.verification.bounds import MedianBounds
+
+    def item(upper: float, declared: float, floor: float | None):
+        m = ItemMeasure("matmul/bf16", "TFLOP/s", value=upper, bounds=MedianBounds(20, upper, upper, upper, 0.95, True))
+        return _rate_item(m, Interval.point(declared), (floor, "test floor"), D).determination
+
+    assert item(105.0, 100.0, 50.0) == CONSISTENT  # exactly declared x 1.05
+    assert item(105.001, 100.0, 50.0) == EXCEEDS
+    assert item(49.999, 100.0, 50.0) == BELOW
+    assert item(60.0, 100.0, None) == CONSISTENT
+
+
+def test_every_published_figure_stands_in_its_source_text():
+    if not NEXT.is_file():
+        pytest.skip("../shared/reference/next-capabilities.md not beside the checkout")
+    text = NEXT.read_text()
+    rows = published_figures()
+    assert len(rows) >= 25
+    for f in rows:
+        assert f.quote in text, f.quote
+        printed = {f"{f.value:g}", f"{f.value / 1000:.2f}", f"{f.value * 1000:,.0f}"}
+        assert any(re.search(rf"(?<![\d.,]){re.escape(p)}(?![\d])", f.quote) for p in printed), (f.value, f.quote)
+    assert published_for("h100-sxm", "matmul", "bf16").value == 794.5
+    assert published_for("mi300x", "memory", "copy", "floor").value == 4177.285
