@@ -123,3 +123,21 @@ def test_every_published_figure_stands_in_its_source_text():
         assert any(re.search(rf"(?<![\d.,]){re.escape(p)}(?![\d])", f.quote) for p in printed), (f.value, f.quote)
     assert published_for("h100-sxm", "matmul", "bf16").value == 794.5
     assert published_for("mi300x", "memory", "copy", "floor").value == 4177.285
+
+
+def test_run_show_and_check_state_measured_rates_against_published_figures(tmp_path, capsys):
+    import sys as _sys
+    _sys.path.insert(0, str(Path(__file__).parent / "data" / "results"))
+    import synth
+
+    from bench.cli import main
+    from results.files import store
+
+    result = synth.h100_run(1, "h")
+    path = store.save(result, tmp_path)
+    bf16 = max(m.rate for m in result.measurements if m.precision == "bf16" and m.status == "ok")
+    expected = f"bf16 {bf16 / 794.5e12:.2f}x the published h100-sxm figure (794.5 TFLOP/s, mamf-finder"
+    assert main(["show", str(path)]) == 0  # show ends with the verdict block run ends with
+    assert expected in capsys.readouterr().out
+    main(["check", str(path)])
+    assert expected in " ".join(capsys.readouterr().out.split())

@@ -67,6 +67,12 @@ def subjects_of_result(result: RunResult, path: str) -> list[Subject]:
         measured, mfacts = measured_metrics(result, device, part, declared or derived, path)
         if measured is not None:
             sets.append(measured)
+        if part is not None:
+            from results.analysis.published import published_comparison
+
+            published = published_comparison(result.measurements, device.index, part.id)
+            if published:
+                notes.append("published: " + "; ".join(published))
         facts = DeviceFacts(
             sm_count=dfacts.sm_count or facts.sm_count,
             clock_mhz=dfacts.clock_mhz or facts.clock_mhz,

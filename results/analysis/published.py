@@ -61,3 +61,22 @@ def published_for(part: str, benchmark: str, what: str, kind: str = "achieved") 
     """The highest published figure of that kind for part/benchmark/what, or None."""
     rows = [f for f in published_figures() if (f.part, f.benchmark, f.what, f.kind) == (part, benchmark, what, kind)]
     return max(rows, key=lambda f: f.value, default=None)
+
+
+def published_comparison(measurements, device_index: int | None, part: str) -> list[str]:
+    """'bf16 0.93x the published h100-sxm figure (794.5 TFLOP/s, mamf-finder ...)' per precision or
+    variant the device measured and the part has a published achieved figure for."""
+    best: dict[tuple[str, str], float] = {}
+    for m in measurements:
+        if m.status != "ok" or not m.rate or (device_index is not None and m.device_index not in (device_index, None)):
+            continue
+        what = m.precision if m.benchmark == "matmul" else m.variant
+        if m.benchmark in _FILES and what:
+            best[(m.benchmark, what)] = max(best.get((m.benchmark, what), 0.0), m.rate)
+    out = []
+    for (benchmark, what), rate in sorted(best.items()):
+        ref = published_for(part, benchmark, what)
+        if ref is not None:
+            out.append(f"{what} {rate / ref.value_per_s:.2f}x the published {part} figure "
+                       f"({ref.value:g} {ref.unit}, {ref.tool.split(';')[0]})")
+    return out

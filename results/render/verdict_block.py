@@ -64,6 +64,7 @@ def device_lines(subject: Subject, verdicts: tuple[Verdict, ...], near_pct: floa
             f"{LABELS[v.nearest.metric]} {num(v.nearest.value)} is {v.nearest.margin_pct:+.1f}% from "
             f"{num(v.nearest.threshold)} ({v.rule_set} {v.nearest.paragraph})" for v in near)
             + f" (within {near_pct:g}%)")
+    lines.extend(f"  {n}" for n in subject.notes if n.startswith("published: "))
     above = [n for n in (measured.notes if measured else ()) if n.startswith("above_peak:")]
     if above:
         lines.append("  " + above[0].replace("above_peak:", "ABOVE PEAK:", 1)
