@@ -187,6 +187,9 @@ def run_case(bench: Benchmark, case: Case, backend: Backend, info: DeviceInfo, m
     extra = result.extra
     if sampler.power_source is not None and telemetry is not None and telemetry.power_w is not None:
         extra = {**result.extra, "power_reading": sampler.power_source}
+    if telemetry is not None and telemetry.energy_j and telemetry.energy_window_s and result.rate:
+        watts = telemetry.energy_j / telemetry.energy_window_s  # the case's average power
+        extra = {**extra, "average_power_w": watts, f"{result.unit}_per_j": result.rate / watts}
     return dataclasses.replace(result, telemetry=telemetry, flags=tuple(dict.fromkeys(flags)), extra=extra)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+from bench.energy import EnergyWindow, nvml_energy_window, rapl_energy_window
 from bench.nvml import (NVML, NVML_ERROR_FUNCTION_NOT_FOUND, NvmlSession, NvmlUnavailable, error_text,
                         sample_readers)
 from results.files.schema import RangeSummary, Telemetry
@@ -112,6 +113,8 @@ class TelemetrySampler:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False
+        self._energy: EnergyWindow | None = None
+        self._early: Telemetry | None = None  # no NVML sampling: settled at start, energy added at stop
         self.telemetry: Telemetry | None = None
 
     def __enter__(self) -> TelemetrySampler:
@@ -130,17 +133,20 @@ class TelemetrySampler:
         self._started = True
         if self._backend != "cuda":
             reason = f"{self._backend.upper()} backend: no NVML telemetry"
-            self.telemetry = Telemetry(available=False, reason=reason)
+            self._early = Telemetry(available=False, reason=reason)
+            self._energy = rapl_energy_window() if self._backend == "cpu" else None
             return
         if self.device_index is None:  # the runner's CPU backend has no device index
-            self.telemetry = Telemetry(available=False, reason="CPU backend: no NVML telemetry")
+            self._early = Telemetry(available=False, reason="CPU backend: no NVML telemetry")
+            self._energy = rapl_energy_window()
             return
         try:
             nvml = self._session.module()
             handle = self._session.handle(self.device_index)
         except NvmlUnavailable as exc:
-            self.telemetry = Telemetry(available=False, reason=str(exc))
+            self._early = Telemetry(available=False, reason=str(exc))
             return
+        self._energy = nvml_energy_window(nvml, handle)
         self._bind(nvml, handle)
         self._sample()
         self._thread = threading.Thread(
@@ -154,12 +160,25 @@ class TelemetrySampler:
             return self.telemetry
         if not self._started:
             raise RuntimeError("TelemetrySampler.stop() before start()")
+        if self._early is not None:
+            self.telemetry = self._with_energy(self._early)
+            return self.telemetry
         self._stop_event.set()
         if self._thread is not None:
             self._thread.join(timeout=max(5.0, 10 * self.interval_s))
         self._sample()
-        self.telemetry = self._summarize()
+        self.telemetry = self._with_energy(self._summarize())
         return self.telemetry
+
+    def _with_energy(self, telemetry: Telemetry) -> Telemetry:
+        import dataclasses
+
+        power = self.power_source if telemetry.power_w is not None else None
+        if self._energy is None:
+            return dataclasses.replace(telemetry, power_source=power, energy_reason="no energy counter (no NVML)")
+        e = self._energy.finish()
+        return dataclasses.replace(telemetry, energy_j=e.energy_j, energy_window_s=e.window_s,
+                                   energy_source=e.source, energy_reason=e.reason, power_source=power)
 
     # ------------------------------------------------------------------ sampling
 

@@ -118,6 +118,8 @@ DEVICE_FUNCTIONS = (
     # the lab procedure's identity (bench.nvml.identity)
     "nvmlDeviceGetSerial", "nvmlDeviceGetBoardPartNumber", "nvmlDeviceGetVbiosVersion",
     "nvmlDeviceGetInforomImageVersion", "nvmlDeviceGetPowerManagementDefaultLimit",
+    # energy per case (bench.energy)
+    "nvmlDeviceGetTotalEnergyConsumption",
 )
 MODULE_FUNCTIONS = (
     "nvmlInit", "nvmlShutdown", "nvmlSystemGetDriverVersion", "nvmlDeviceGetCount",
@@ -311,6 +313,7 @@ def h100_answers(**overrides: Any) -> dict[str, Any]:
         "nvmlDeviceGetVbiosVersion": "96.00.74.00.01",
         "nvmlDeviceGetInforomImageVersion": "G520.0200.00.05",
         "nvmlDeviceGetPowerManagementDefaultLimit": 700_000,
+        "nvmlDeviceGetTotalEnergyConsumption": NOT_SUPPORTED,  # tests that need it give a counter
     }
     answers.update(overrides)
     return answers

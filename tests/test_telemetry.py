@@ -252,12 +252,21 @@ def test_single_use(monkeypatch):
 # --------------------------------------------------------------------------- no NVML
 
 
+def without_energy(t: Telemetry) -> Telemetry:
+    """The NVML part of a record (the energy fields are the energy counter's: tested below)."""
+    import dataclasses
+
+    return dataclasses.replace(t, energy_j=None, energy_window_s=None, energy_source=None,
+                               energy_reason=None, power_source=None)
+
+
 def test_without_pynvml_no_thread_and_a_reason(monkeypatch):
     install(monkeypatch, None)
     with TelemetrySampler(0) as sampler:
         assert not sampler_threads()
     t = sampler.telemetry
-    assert t == Telemetry(available=False, reason=t.reason)
+    assert without_energy(t) == Telemetry(available=False, reason=t.reason)
+    assert t.energy_j is None and t.energy_reason == "no energy counter (no NVML)"
     assert t.reason.startswith("NVML unavailable: pynvml not importable")
 
 
@@ -275,10 +284,10 @@ def test_cpu_backend_never_touches_nvml(monkeypatch):
     install(monkeypatch, nvml)
     with TelemetrySampler(0, backend="cpu") as sampler:
         assert not sampler_threads()
-    assert sampler.telemetry == Telemetry(available=False, reason="CPU backend: no NVML telemetry")
+    assert without_energy(sampler.telemetry) == Telemetry(available=False, reason="CPU backend: no NVML telemetry")
     with TelemetrySampler(None) as sampler:  # how the runner asks on the CPU backend
         assert not sampler_threads()
-    assert sampler.telemetry == Telemetry(available=False, reason="CPU backend: no NVML telemetry")
+    assert without_energy(sampler.telemetry) == Telemetry(available=False, reason="CPU backend: no NVML telemetry")
     assert nvml.calls == {}
 
 
@@ -361,3 +370,54 @@ def test_telemetry_survives_the_result_file_round_trip(monkeypatch):
     device = DeviceInfo(index=0, backend="cuda", name="NVIDIA H100 80GB HBM3")  # the loader checks device_index
     back = from_dict(to_dict(RunResult(run=run, devices=(device,), measurements=(m,))))
     assert back.measurements[0].telemetry == sampler.telemetry
+
+
+# --------------------------------------------------------------------------- energy per case
+
+
+def _counter(*values_mj: int):
+    it = iter(values_mj)
+    return lambda: next(it)
+
+
+def test_energy_is_the_counter_difference_over_the_case(monkeypatch):
+    answers = fake.h100_answers(nvmlDeviceGetTotalEnergyConsumption=_counter(5_000_000, 5_000_000, 5_350_000))
+    install(monkeypatch, fake.make_pynvml([answers]))
+    with TelemetrySampler(0, interval_s=10.0) as sampler:
+        pass
+    t = sampler.telemetry
+    assert t.energy_j == pytest.approx(350.0) and t.energy_window_s > 0 and t.energy_reason is None
+    assert t.energy_source.startswith("nvmlDeviceGetTotalEnergyConsumption (mJ")
+    assert t.power_source.startswith("instant")  # field 186 answered, so power_w is the instant reading
+
+
+@pytest.mark.parametrize("counter, words", [
+    (_counter(9_000_000, 9_000_000, 1_000), "went backwards"),
+    (fake.NOT_SUPPORTED, "Not Supported (the energy counter needs Volta or newer)"),
+])
+def test_energy_that_cannot_be_trusted_is_unavailable_with_the_reason(monkeypatch, counter, words):
+    install(monkeypatch, fake.make_pynvml([fake.h100_answers(nvmlDeviceGetTotalEnergyConsumption=counter)]))
+    with TelemetrySampler(0, interval_s=10.0) as sampler:
+        pass
+    assert sampler.telemetry.energy_j is None and words in sampler.telemetry.energy_reason
+    assert sampler.telemetry.available  # the rest of the telemetry is unaffected
+
+
+def test_rapl_package_zones_are_summed_and_a_wrap_is_undone(tmp_path):
+    from bench.energy import rapl_energy_window
+
+    for n, (start, name) in enumerate(((262_000_000_000, "package-0"), (5_000_000, "package-1"))):
+        zone = tmp_path / f"intel-rapl:{n}"
+        zone.mkdir()
+        (zone / "name").write_text(name + "\n")
+        (zone / "energy_uj").write_text(f"{start}\n")
+        (zone / "max_energy_range_uj").write_text("262143328850\n")
+    (tmp_path / "intel-rapl:0:0").mkdir()  # a sub-zone (core): not counted twice
+    window = rapl_energy_window(tmp_path)
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("1000000\n")  # wrapped past 262,143 J
+    (tmp_path / "intel-rapl:1" / "energy_uj").write_text("15000000\n")  # +10 J
+    e = window.finish()
+    assert e.energy_j == pytest.approx((262_143_328_850 - 262_000_000_000 + 1_000_000 + 10_000_000) / 1e6)
+    assert e.source == "RAPL powercap intel-rapl:0, intel-rapl:1 (energy_uj)"
+    none = rapl_energy_window(tmp_path / "absent").finish()
+    assert none.energy_j is None and "no RAPL powercap interface" in none.reason

@@ -140,7 +140,7 @@ def _mirror(cls: type, version: int):
     return msgspec.defstruct(f"{cls.__name__}V{version}", fields, kw_only=True, forbid_unknown_fields=True)
 
 
-_RECORD_NAMES = {RunInfo: "run", DeviceInfo: "device", Measurement: "measurement"}
+_RECORD_NAMES = {RunInfo: "run", DeviceInfo: "device", Measurement: "measurement", schema.Telemetry: "telemetry"}
 
 
 # --------------------------------------------------------------------------- mirror -> records

@@ -21,7 +21,8 @@ SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 FIELDS_NEW_IN: dict[int, dict[str, tuple[str, ...]]] = {
     2: {"run": ("source", "imported_from"), "measurement": ("concurrent_devices",)},
-    3: {"run": ("procedure",), "device": ("identity",)},
+    3: {"run": ("procedure",), "device": ("identity",),
+        "telemetry": ("energy_j", "energy_window_s", "energy_source", "energy_reason", "power_source")},
 }
 
 
@@ -68,6 +69,12 @@ class Telemetry:
     temperature_c: RangeSummary | None = None
     throttle_reasons_mask: int = 0
     throttle_reasons: tuple[str, ...] = ()
+    # the energy counter differenced over the case's window (bench.energy); None with the reason
+    energy_j: float | None = None
+    energy_window_s: float | None = None
+    energy_source: str | None = None
+    energy_reason: str | None = None
+    power_source: str | None = None  # which power reading power_w is (instant or 1-second average)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,8 @@ def _refuse_newer_fields(data: dict, version: int) -> None:
     records = [("run", data["run"], "run")]
     records += [(f"devices[{i}]", d, "device") for i, d in enumerate(data["devices"])]
     records += [(f"measurements[{i}]", m, "measurement") for i, m in enumerate(data["measurements"])]
+    records += [(f"measurements[{i}].telemetry", m["telemetry"], "telemetry") for i, m in enumerate(data["measurements"])
+                if type(m) is dict and type(m.get("telemetry")) is dict]
     for where, raw, record in records:
         if type(raw) is dict:
             for name in fields_newer_than(version, record):
@@ -160,7 +162,7 @@ _NESTED: dict[tuple[type, str], type] = {
 # separately.
 _FLOAT_FIELDS = {
     "work_per_call", "rate", "busbw", "busbw_factor", "median", "mean", "min", "max", "p10",
-    "p90", "iqr", "stdev", "cv", "warmup_s", "power_limit_w",
+    "p90", "iqr", "stdev", "cv", "warmup_s", "power_limit_w", "energy_j", "energy_window_s",
 }
 _INT_FIELDS = {
     "n", "samples", "calls_per_sample", "warmup_calls", "world_size", "schema_version",
@@ -177,7 +179,7 @@ _STR_FIELDS = {
     "mode", "started_utc", "finished_utc", "harness_version", "clock", "precision", "reason",
     "incomplete_reason", "label", "git_commit", "cpu_model", "os", "python", "torch", "cuda",
     "driver", "nccl", "pci_device_id", "pci_bus_id", "uuid", "compute_capability", "ecc_mode",
-    "mig_mode",
+    "mig_mode", "energy_source", "energy_reason", "power_source",
 }
 _STR_LIST_FIELDS = {"flags", "argv", "suites", "hosts", "throttle_reasons"}
 
