@@ -43,7 +43,7 @@ def register(benchmark: Benchmark) -> Benchmark:
 
 def _load_builtin() -> None:
     # Importing a kernels module registers its families (one registration line each).
-    from bench.kernels import capacity, collectives, hostlink, matmul, memory, p2p  # noqa: F401
+    from bench.kernels import capacity, collectives, hostlink, matmul, memory, p2p, soak  # noqa: F401
 
 
 def families() -> dict[str, Benchmark]:
@@ -60,15 +60,18 @@ def key_selected(key: str, only: str | None, patterns: Sequence[str] = ()) -> bo
 
 def select(
     suites: Sequence[str], backend: Backend, mode: str, only: str | None = None,
-    patterns: Sequence[str] = (),
+    patterns: Sequence[str] = (), settings: Mapping[str, Any] | None = None,
 ) -> list[tuple[Benchmark, Case]]:
     """Cases of the named families, in family order, filtered by a glob over case keys (and by a
-    procedure's case globs)."""
+    procedure's case globs). A family with `takes_settings` gets the run's settings (the soak's
+    duration and precisions)."""
     known = families()
     chosen: list[tuple[Benchmark, Case]] = []
     for name in suites:
         bench = known[name]
-        for case in bench.cases(backend, mode):
+        planned = (bench.cases(backend, mode, dict(settings or {}))  # type: ignore[call-arg]
+                   if getattr(bench, "takes_settings", False) else bench.cases(backend, mode))
+        for case in planned:
             if key_selected(case.key, only, patterns):
                 chosen.append((bench, case))
     return chosen

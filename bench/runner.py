@@ -53,6 +53,8 @@ class RunOptions:
     step_factor: float | None = None
     sequential: bool = False  # ranks of a node take turns for every per-device case (--sequential)
     cases: tuple[str, ...] = ()  # a procedure's case globs (a case runs if it matches one)
+    soak_seconds: float | None = None  # --soak-seconds (the soak family's default when None)
+    soak_precisions: tuple[str, ...] = ()  # --soak-precision
     procedure: Mapping[str, Any] = field(default_factory=dict)  # recorded in run.procedure
 
 
@@ -139,7 +141,8 @@ def plan(options: RunOptions, session: distributed.Session | None = None) -> lis
             bind_cpu_slice(session.local_rank, session.local_world_size)
         backend = make_backend(options.backend_kind, index or 0)
         info = probe_cpu_device() if index is None else probe_cuda_device(index)
-        cases = tuple(select(scoped["device"], backend, options.mode, options.only, options.cases)) if scoped["device"] else ()
+        cases = tuple(select(scoped["device"], backend, options.mode, options.only, options.cases,
+                             {"soak_seconds": options.soak_seconds, "soak_precisions": options.soak_precisions})) if scoped["device"] else ()
         if not concurrent:
             planned.append(PlannedDevice(backend, info, tuple(c for c in cases if not concurrent_only(*c))))
         elif scoped["device"]:  # every rank plans both items: the lockstep syncs need every rank
@@ -193,6 +196,13 @@ def run_case(bench: Benchmark, case: Case, backend: Backend, info: DeviceInfo, m
     return dataclasses.replace(result, telemetry=telemetry, flags=tuple(dict.fromkeys(flags)), extra=extra)
 
 
+def _keep_partial(exc: BaseException, measurements: list[Measurement]) -> None:
+    """A case that kept what it measured before the stop (the soak's windows) is stored too."""
+    partial = getattr(exc, "partial_measurement", None)
+    if isinstance(partial, Measurement):
+        measurements.append(partial)
+
+
 def execute(
     options: RunOptions,
     planned: Sequence[PlannedDevice],
@@ -228,9 +238,11 @@ def execute(
             reason, [m for m in measurements if m.rank is None or m.rank == 0], own_devices, [session.host]))
     try:
         _execute_phases(options, planned, session, measurements, on_start, on_done)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        _keep_partial(exc, measurements)
         reason = f"interrupted (Ctrl-C) after {len(measurements)} of {total} cases"
     except StopRequested as exc:  # SIGTERM / SIGHUP in a single-process run (bench.stop_signals)
+        _keep_partial(exc, measurements)
         reason = f"{exc} after {len(measurements)} of {total} cases"
     except distributed.RunAborted as exc:
         reason = f"{exc} (after {len(measurements)} of {total} cases on rank {_rank(session)})"

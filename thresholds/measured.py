@@ -110,9 +110,26 @@ def measured_metrics(
         (m.rate / 1e9 for m in _ok(result, device, "p2p") if m.variant == "all_peers"), MEASURED, origin)
     values[DRAM_PLUS_INTERCONNECT] = dram_plus_interconnect(values, MEASURED)
     values["datacenter"] = datacenter_metric(part, MEASURED, "catalog")
-    if not any(v.known for k, v in values.items() if k != "datacenter"):
+    soak = soak_notes(result, device)
+    if not soak and not any(v.known for k, v in values.items() if k != "datacenter"):
         return None, facts
-    return MetricSet(MEASURED, values, (CAVEAT, *warnings)), facts
+    return MetricSet(MEASURED, values, (CAVEAT, *warnings, *soak)), facts
+
+
+def soak_notes(result: RunResult, device: DeviceInfo) -> list[str]:
+    """Measured-burst and measured-sustained TPP side by side, per soaked precision."""
+    out = []
+    for m in _ok(result, device, "soak"):
+        burst, steady = m.extra.get("burst_rate"), m.extra.get("steady_rate")
+        bits = PRECISION_BITS.get(m.precision or "")
+        if not (isinstance(burst, float) and isinstance(steady, float) and bits):
+            continue
+        ratio = m.extra.get("sustained_ratio")
+        seconds = sum(w.get("seconds", 0.0) for w in m.extra.get("windows", ()) if isinstance(w, dict))
+        out.append(f"soak {m.precision}: measured-burst TPP {burst / 1e12 * bits:,.4g}, measured-sustained TPP "
+                   f"{steady / 1e12 * bits:,.4g} (sustained/burst {ratio:.3f} over {seconds:.0f} s"
+                   + ("; interrupted" if "interrupted" in m.flags else "") + ")")
+    return out
 
 
 def _ratios(tops: dict[str, Interval], part: Part | None, peak: MetricSet | None) -> tuple[str, dict]:

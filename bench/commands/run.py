@@ -10,7 +10,7 @@ import argparse
 import math
 import sys
 
-from bench.modes import MODES
+from bench.modes import MATMUL_PRECISIONS as _PRECISIONS, MODES
 from results.commands.argtypes import bounded, non_empty
 from results.errors import UsageError
 
@@ -34,6 +34,15 @@ _seconds = bounded(float, expected="a positive number of seconds", above=0.0)
 _positive_int = bounded(int, expected="a positive integer", at_least=1)
 _pattern = non_empty("a glob over case keys like 'matmul/bf16/*'")
 _folder = non_empty("a folder name")
+
+
+def _precision_list(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    bad = [n for n in names if n not in _PRECISIONS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"unknown precision {bad[0] if bad else text!r} (choose from {', '.join(_PRECISIONS)})")
+    return names
+
 
 
 def _gpu_list(text: str) -> tuple[int, ...]:
@@ -85,6 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--nproc", type=_positive_int, default=None, metavar="N",
                         help="without torchrun: start N local ranks (default: one per selected GPU; 1 on the "
                              "CPU, where N ranks each measure one N-th of the CPUs at the same time)")
+    parser.add_argument("--soak-seconds", type=_seconds, default=None, metavar="SECONDS",
+                        help="how long --suite soak holds its load (default 120)")
+    parser.add_argument("--soak-precision", type=_precision_list, default=(), dest="soak_precisions",
+                        metavar="LIST", help="precisions the soak holds, one after another (default bf16)")
     parser.add_argument("--sequential", action="store_true",
                         help="measure GPUs one after another (default: matmul and device memory on every "
                              "selected GPU at once, one process per GPU; host-link cases always take turns)")
@@ -129,7 +142,8 @@ def handle(args: argparse.Namespace) -> int:
     options = RunOptions(backend_kind=kind, mode=args.mode, suites=args.suites, gpus=args.gpus,
                          only=args.only, label=args.label, argv=tuple(sys.argv), timeout_s=args.timeout,
                          min_bytes=args.min_bytes, max_bytes=args.max_bytes, step_factor=args.step_factor,
-                         sequential=args.sequential, cases=cases, procedure=procedure)
+                         sequential=args.sequential, cases=cases, procedure=procedure,
+                         soak_seconds=args.soak_seconds, soak_precisions=args.soak_precisions)
     if launch is not None:  # a rank: SIGTERM is the session's (bench.distributed)
         return _measure_and_write(args, options, launch, lead, console, grouped, None)
     from bench.stop_signals import StopRequested, StopSignals, exit_code_for

@@ -17,11 +17,12 @@ import torch
 
 from bench.backend import Backend
 from bench.measurement import measured, not_run
+from bench.modes import MATMUL_PRECISIONS
 from bench.registry import Case, register
 from bench.sizing import does_not_fit
 from bench.timing import measure
 
-PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
+PRECISIONS = MATMUL_PRECISIONS
 METHOD_VERSION = 1
 CONVENTION = "2*m*n*k operations per call (dense; one multiply-add counts 2)"
 FP8_FAST_ACCUM = False
@@ -173,7 +174,7 @@ def check(precision: str, ops: Operands) -> str | None:
 
 
 @contextlib.contextmanager
-def _float32_mode(precision: str) -> Iterator[None]:
+def float32_mode(precision: str) -> Iterator[None]:
     """TF32 on only for the tf32 case; strict IEEE fp32 for the fp32 case; restored after."""
     if precision not in ("fp32", "tf32"):
         yield
@@ -242,7 +243,7 @@ class MatmulBenchmark:
             if reason is not None:
                 return not_run(case, backend.device_index, "skipped", reason, unit=unit, convention=CONVENTION)
         kernel = KERNELS[precision]
-        with _float32_mode(precision):
+        with float32_mode(precision):
             ops = make_operands(precision, m, n, k, backend.device, seed=m * 31 + n * 7 + k,
                                 fp8_dtype=backend.fp8_dtype())
             times_s, timing = measure(lambda: kernel(ops), backend, backend.budget(mode), flush_cache=True)

@@ -95,3 +95,39 @@ def numa_node(cuda_index: int) -> int | None:
     except Exception:
         return None
     return node if node >= 0 else None
+
+
+# --------------------------------------------------------------------------- soak windows
+
+def window_reader(cuda_index: int) -> tuple[Any, str | None]:
+    """(a snapshot function, or None, and why not): clocks, power, temperature, clock-event mask and
+    the energy counter (J) of torch's cuda:<index>, each read once per soak window."""
+    from bench.nvml.session import NvmlUnavailable
+
+    try:
+        nvml = NVML.module()
+        h = NVML.handle(cuda_index)
+    except NvmlUnavailable as exc:
+        return None, str(exc)
+    readers, read_reasons, power_source = sample_readers(nvml, h)
+    energy = getattr(nvml, "nvmlDeviceGetTotalEnergyConsumption", None)
+
+    def snapshot() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, read in readers.items():
+            try:
+                out[name] = read()
+            except Exception:
+                pass
+        try:
+            out["clock_event_reasons"] = read_reasons()
+        except Exception:
+            pass
+        if energy is not None:
+            try:
+                out["energy_counter_j"] = energy(h) / 1000.0
+            except Exception:
+                pass
+        return out
+
+    return snapshot, power_source

@@ -84,6 +84,8 @@ def figures_for(data: ReportData) -> dict[str, bytes]:
         figures["bandwidth"] = plots.bandwidth_bars(data.bandwidth)
     for i, matrix in enumerate(data.peers):
         figures[f"peer-{i}"] = plots.peer_heatmap(matrix)
+    for i, series in enumerate(data.soaks):
+        figures[f"soak-{i}"] = plots.soak_series(series)
     return figures
 
 
@@ -109,6 +111,7 @@ def render(data: ReportData, figures: dict[str, bytes]) -> str:
     parts += _bandwidth_section(data, figures)
     parts += _verdict_section(data, subjects)
     parts += _telemetry_section(data)
+    parts += _soak_section(data, figures)
     parts.append("</main></body></html>\n")
     return "\n".join(parts)
 
@@ -293,3 +296,17 @@ def _clock(t: Any) -> str:
         return "-"
     lo, mean, hi = t.sm_clock_mhz
     return f"{lo:.0f} / {mean:.0f} / {hi:.0f}"
+
+
+def _soak_section(data: ReportData, figures: dict[str, bytes]) -> list[str]:
+    if not data.soaks:
+        return []
+    out = ['<section id="soak"><h2>6. Sustained load</h2>',
+           '<p class="meta">Each point is one ~1 s window of the held load; burst = median of the first 3 s, '
+           "steady = median of the last half (docs/method.md).</p>"]
+    for i, series in enumerate(data.soaks):
+        ratio = f"{series.sustained_ratio:.3f}" if isinstance(series.sustained_ratio, (int, float)) else "-"
+        out.append(f"<figure>{_img(figures[f'soak-{i}'], f'soak series {series.label}', f'soak-{i}')}"
+                   f"<figcaption>{e(series.label)}: sustained/burst {e(ratio)}, {len(series.t_s)} windows</figcaption></figure>")
+    out.append("</section>")
+    return out

@@ -17,7 +17,8 @@ from results.render.units import scaled
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from results.report.model import Band, BandPoint, BandwidthBar, MapPoint, PeerMatrix, PrecisionBar, Region
+    from results.report.model import (Band, BandPoint, BandwidthBar, MapPoint, PeerMatrix, PrecisionBar, Region,
+                                      SoakSeries)
 
 DPI = 100
 REGION_COLOURS = {"3A090.a": "#f6c9c4", "3A090.b": "#fde3bf"}
@@ -367,3 +368,26 @@ def tpp_dram_map(bands: Sequence["Band"], points: Sequence["BandPoint"]) -> byte
                               label="cut-down variant (arrow from the original part)"))
     return _finish_map(fig, ax, handles, bool(catalog), "peak DRAM bandwidth (GB/s)",
                        "TPP versus DRAM bandwidth: the Jan 2026 licence-review band and the Section 232 tariff boxes")
+
+
+@_plain_text
+def soak_series(series: "SoakSeries") -> bytes:
+    """A soak's rate per window over time (with its burst and steady medians), and the power."""
+    fig = _figure(9.5, 3.0)
+    ax = fig.subplots()
+    scale, unit = scaled(f"{series.unit}/s", list(series.rate_per_s))
+    ax.plot(series.t_s, [r / scale for r in series.rate_per_s], marker=".", color="#1f5fa8", label="rate per window")
+    for value, style, name in ((series.burst_rate, ":", "burst"), (series.steady_rate, "--", "steady")):
+        if isinstance(value, (int, float)):
+            ax.axhline(value / scale, linestyle=style, color="#555555", linewidth=1, label=f"{name} {value / scale:#.3g}")
+    ax.set_xlabel("time since the load started (s)", fontsize=8)
+    ax.set_ylabel(unit, fontsize=8)
+    ax.set_title(_label(series.label, 80), fontsize=8)
+    powers = [p for p in series.power_w if p is not None]
+    if powers:
+        twin = ax.twinx()
+        twin.plot([t for t, p in zip(series.t_s, series.power_w) if p is not None], powers, color="#b26a00",
+                  linewidth=1, label="power (W)")
+        twin.set_ylabel("W", fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
+    return _png(fig)

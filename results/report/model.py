@@ -170,6 +170,20 @@ class RunContext:
 
 
 @dataclass(frozen=True)
+class SoakSeries:
+    """One soak record's windows: the rate (and power, where read) over time."""
+
+    label: str  # "file: device 0 bf16"
+    unit: str  # flop or op
+    t_s: tuple[float, ...]
+    rate_per_s: tuple[float, ...]
+    power_w: tuple[float | None, ...]
+    burst_rate: float | None
+    steady_rate: float | None
+    sustained_ratio: float | None
+
+
+@dataclass(frozen=True)
 class ReportData:
     title: str
     generated_utc: str
@@ -192,3 +206,4 @@ class ReportData:
     band_points: tuple[BandPoint, ...] = ()  # subjects' points first, then catalog parts
     histories: tuple[HistoryStrip, ...] = ()
     above_peak_note: str = ""  # what an above_peak flag means (thresholds.datasheet)
+    soaks: tuple[SoakSeries, ...] = ()  # --suite soak time series

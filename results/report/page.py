@@ -100,7 +100,7 @@ def build(
         off_map=off_map,
         precision=_flag_above_peak(sections.precision(loaded, lambda s, i: _ratio_to_peak(by_ref.get(f"{s}#{i}", {})))),
         bandwidth=tuple(sections.bandwidth(loaded)), peers=tuple(sections.peers(loaded)),
-        verdicts=tuple(verdicts), telemetry=tuple(sections.telemetry(loaded)),
+        verdicts=tuple(verdicts), telemetry=tuple(sections.telemetry(loaded)), soaks=tuple(sections.soaks(loaded)),
         contexts=tuple(sections.context(s, r) for s, r in loaded), near_pct=near_pct,
         bands=bands, bands_source=bands_source,
         band_points=tuple(dict.fromkeys(band_points)) + _catalog_band_points(raw_catalog, bands),

@@ -153,3 +153,24 @@ def context(source: str, result: RunResult) -> RunContext:
         for d in result.devices
     )
     return RunContext(source, run, devices)
+
+
+def soaks(loaded: Sequence[tuple[str, RunResult]]) -> list["SoakSeries"]:
+    """Every ok soak record's windows, as time series."""
+    from results.report.model import SoakSeries
+
+    out = []
+    for source, result in loaded:
+        for m in result.measurements:
+            windows = m.extra.get("windows") if m.benchmark == "soak" and m.status == "ok" else None
+            if not isinstance(windows, (list, tuple)) or not windows:
+                continue
+            ws = [w for w in windows if isinstance(w, dict) and isinstance(w.get("rate"), (int, float))]
+            out.append(SoakSeries(
+                label=f"{source.rsplit('/', 1)[-1]}: device {m.device_index if m.device_index is not None else 0} {m.precision}",
+                unit=m.unit, t_s=tuple(float(w.get("t_s", i)) for i, w in enumerate(ws)),
+                rate_per_s=tuple(float(w["rate"]) for w in ws),
+                power_w=tuple(w.get("power_w") if isinstance(w.get("power_w"), (int, float)) else None for w in ws),
+                burst_rate=m.extra.get("burst_rate"), steady_rate=m.extra.get("steady_rate"),
+                sustained_ratio=m.extra.get("sustained_ratio")))
+    return out
