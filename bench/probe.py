@@ -57,7 +57,8 @@ GPU_FIELDS = (
 _TORCH_ONLY = ("sm_count", "l2_cache_bytes")
 
 _ENV_PREFIXES = ("NCCL_", "TORCH_", "PYTORCH_", "CUBLAS_", "CUDNN_")
-_ENV_NAMES = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "CUDA_LAUNCH_BLOCKING",
+_ENV_NAMES = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
+              "CUDA_LAUNCH_BLOCKING",
               "NVIDIA_TF32_OVERRIDE", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -103,6 +104,8 @@ def probe_cuda_device(index: int, torch_props: Any = None) -> DeviceInfo:
     props, torch_reason = (torch_props, None) if torch_props is not None else torch_cuda_props(index)
     fields = FieldReader()
     _read_torch(fields, props, torch_reason)
+    if hip_version():
+        return _probe_rocm_device(index, props, fields)
     try:
         nvml = NVML.module()
         handle = NVML.handle(index, props)
@@ -126,6 +129,48 @@ def probe_cuda_device(index: int, torch_props: Any = None) -> DeviceInfo:
         index=index, backend="cuda", name=name, host=host_name(), unavailable=unavailable,
         identity=identity, **{f: fields.values.get(f) for f in GPU_FIELDS},
     )
+
+
+def hip_version() -> str | None:
+    """torch's HIP version on a ROCm build (torch.version.hip), else None."""
+    import torch
+
+    return getattr(torch.version, "hip", None) or None
+
+
+def _probe_rocm_device(index: int, props: Any, fields: FieldReader) -> DeviceInfo:
+    """An AMD GPU under ROCm: torch's facts, identity and the PCI id from amdsmi (no NVML)."""
+    from bench.amdsmi import AMDSMI, AmdsmiUnavailable, amdsmi_identity
+
+    try:
+        handle = AMDSMI.handle(torch_pci_bus_id(props), torch_uuid(props))
+        identity = amdsmi_identity(AMDSMI.module(), handle)
+    except AmdsmiUnavailable as exc:
+        identity = unavailable_identity(str(exc))
+    for name in ("pci_device_id", "pci_bus_id", "uuid"):
+        value = identity.get(name)
+        if isinstance(value, str) and value and not value.startswith("unavailable") and value != "Not Supported":
+            fields.values.setdefault(name, value)
+    _read_torch_fallbacks(fields, props)
+    for f in GPU_FIELDS:
+        if f not in fields.values:
+            fields.miss(f, "ROCm: not read (no NVML on AMD GPUs; amdsmi gives the identity)")
+    name = fields.values.pop("name", None) or f"cuda:{index}"
+    unavailable = fields.unavailable()
+    unavailable.pop("name", None)
+    return DeviceInfo(index=index, backend="cuda", name=name, host=host_name(), unavailable=unavailable,
+                      identity=identity, **{f: fields.values.get(f) for f in GPU_FIELDS})
+
+
+def rocm_version() -> str | None:
+    """The ROCm release ($ROCM_PATH or /opt/rocm, .info/version), None where there is none."""
+    for root in (os.environ.get("ROCM_PATH"), os.environ.get("ROCM_HOME"), "/opt/rocm"):
+        if root:
+            try:
+                return (Path(root) / ".info" / "version").read_text().strip() or None
+            except OSError:
+                continue
+    return None
 
 
 def probe_cpu_device() -> DeviceInfo:
@@ -152,6 +197,8 @@ def probe_host() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
+        "hip": getattr(torch.version, "hip", None) or None,
+        "rocm": rocm_version() if getattr(torch.version, "hip", None) else None,
         "driver": driver_version(),
         "nccl": _nccl_version(torch),
         "harness_version": bench.__version__,

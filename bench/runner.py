@@ -225,7 +225,8 @@ def execute(
                hosts: Sequence[str]) -> RunResult:
         run = RunInfo(
             **host, started_utc=started, finished_utc=utc_now(), mode=options.mode, argv=options.argv,
-            label=options.label, suites=options.suites, backend=options.backend_kind,
+            label=options.label, suites=options.suites,
+            backend="rocm" if options.backend_kind == "cuda" and host.get("hip") else options.backend_kind,
             complete=reason is None, incomplete_reason=reason,
             world_size=session.world_size if session else 1, hosts=tuple(dict.fromkeys(hosts)),
             procedure=dict(options.procedure),

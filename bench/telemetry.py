@@ -140,6 +140,8 @@ class TelemetrySampler:
             self._early = Telemetry(available=False, reason="CPU backend: no NVML telemetry")
             self._energy = rapl_energy_window()
             return
+        if self._rocm():
+            return
         try:
             nvml = self._session.module()
             handle = self._session.handle(self.device_index)
@@ -153,6 +155,31 @@ class TelemetrySampler:
             target=self._loop, name=f"tppbench-telemetry-{self.device_index}", daemon=True
         )
         self._thread.start()
+
+    def _rocm(self) -> bool:
+        """On a ROCm build: the amdsmi provider (or unavailable with its reason). True when handled."""
+        import torch
+
+        if not getattr(torch.version, "hip", None):
+            return False
+        from bench.amdsmi import AMDSMI, AmdsmiUnavailable, amdsmi_energy_window, amdsmi_sample_readers
+        from bench.nvml import torch_cuda_props, torch_pci_bus_id, torch_uuid
+
+        props, _ = torch_cuda_props(self.device_index)
+        try:
+            mod = AMDSMI.module()
+            handle = AMDSMI.handle(torch_pci_bus_id(props), torch_uuid(props))
+        except AmdsmiUnavailable as exc:
+            self._early = Telemetry(available=False, reason=str(exc))
+            return True
+        self._readers, self._read_reasons, self.power_source = amdsmi_sample_readers(mod, handle)
+        self._errors["throttle_reasons"] = ("amdsmi: its throttle status has no bit-for-bit match to NVML's "
+                                            "clock-event reasons (not recorded)")
+        self._energy = amdsmi_energy_window(mod, handle)
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, name=f"tppbench-telemetry-{self.device_index}", daemon=True)
+        self._thread.start()
+        return True
 
     def stop(self) -> Telemetry:
         """Stop the thread, take the last sample, and return (and keep) the summary."""

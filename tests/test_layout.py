@@ -134,6 +134,13 @@ def test_nvml_is_read_in_one_place():
     assert callers and all(c.startswith("bench/nvml/") for c in callers), callers
 
 
+def test_amdsmi_is_read_in_one_place():
+    callers = sorted(str(p.relative_to(ROOT)) for package in PACKAGES for p in (ROOT / package).rglob("*.py")
+                     if ".amdsmi_get" in p.read_text() or "import amdsmi" in p.read_text()
+                     or 'import_module("amdsmi")' in p.read_text())
+    assert callers and all(c.startswith("bench/amdsmi/") for c in callers), callers
+
+
 def test_thresholds_holds_no_text_or_json_rendering():
     names = {p.stem for p in (ROOT / "thresholds").glob("*.py")}
     assert not names & {"render", "text", "serialize", "report_data", "verdict_block", "commands"}

@@ -21,7 +21,7 @@ SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 FIELDS_NEW_IN: dict[int, dict[str, tuple[str, ...]]] = {
     2: {"run": ("source", "imported_from"), "measurement": ("concurrent_devices",)},
-    3: {"run": ("procedure",), "device": ("identity",),
+    3: {"run": ("procedure", "hip", "rocm"), "device": ("identity",),
         "telemetry": ("energy_j", "energy_window_s", "energy_source", "energy_reason", "power_source")},
 }
 
@@ -169,6 +169,8 @@ class RunInfo:
     python: str | None = None
     torch: str | None = None
     cuda: str | None = None
+    hip: str | None = None  # torch.version.hip on a ROCm build
+    rocm: str | None = None  # the ROCm release (/opt/rocm/.info/version)
     driver: str | None = None
     nccl: str | None = None
     backend: str | None = None

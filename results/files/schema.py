@@ -177,7 +177,7 @@ _STR_FIELDS = {
     "source",
     "key", "benchmark", "variant", "status", "unit", "convention", "host", "name", "backend",
     "mode", "started_utc", "finished_utc", "harness_version", "clock", "precision", "reason",
-    "incomplete_reason", "label", "git_commit", "cpu_model", "os", "python", "torch", "cuda",
+    "incomplete_reason", "label", "git_commit", "cpu_model", "os", "python", "torch", "cuda", "hip", "rocm",
     "driver", "nccl", "pci_device_id", "pci_bus_id", "uuid", "compute_capability", "ecc_mode",
     "mig_mode", "energy_source", "energy_reason", "power_source",
 }
