@@ -1,4 +1,4 @@
-"""The device seam: the ONLY module that branches on device type.
+"""The device seam: with bench.xpu_backend (Intel XPU), the only module that branches on device type.
 
 A Backend gives the timing loop and the kernels what differs between a CUDA GPU and the CPU
 fallback: device placement, synchronisation, a sample timer (CUDA events or perf_counter), the
@@ -200,6 +200,7 @@ class CudaBackend:
         self.device = torch.device("cuda", index)
         self.properties = self.cuda.get_device_properties(self.device)
         self._flush_buffer: torch.Tensor | None = None
+        self._spin_scale: float | None = None
         # A ROCm build maps torch.cuda to HIP: its major.minor are not CUDA compute capabilities
         # (gfx942 reports 9.4, gfx90a 9.0), so the gates below read the gfx architecture instead.
         self.hip_version = hip_version if hip_version is not None else getattr(torch.version, "hip", None)
@@ -232,16 +233,40 @@ class CudaBackend:
         return start.elapsed_time(end) / 1e3
 
     def queue_spin(self, cycles: int) -> None:
-        """A spin kernel on this GPU's current stream (the stream the sample's events use)."""
+        """A spin kernel on this GPU's current stream (the stream the sample's events use). `cycles`
+        are SM cycles at SPIN_REFERENCE_HZ; on ROCm `_sleep` counts the clock64 timer instead, so
+        the count is scaled by a once-measured rate (`spin_scale`)."""
         with self.cuda.stream(self.cuda.current_stream(self.device)):
-            self.cuda._sleep(cycles)
+            self.cuda._sleep(max(1, int(cycles * self.spin_scale())))
+
+    def spin_scale(self) -> float:
+        """1.0 on CUDA; on ROCm the timer's measured rate / SPIN_REFERENCE_HZ (events around a spin)."""
+        if self._spin_scale is None:
+            self._spin_scale = 1.0
+            if self.hip_version:
+                start, end = self.cuda.Event(enable_timing=True), self.cuda.Event(enable_timing=True)
+                stream = self.cuda.current_stream(self.device)
+                start.record(stream)
+                with self.cuda.stream(stream):
+                    self.cuda._sleep(SPIN_CALIBRATION_CYCLES)
+                end.record(stream)
+                end.synchronize()
+                seconds = start.elapsed_time(end) / 1e3
+                if seconds > 0:
+                    self._spin_scale = (SPIN_CALIBRATION_CYCLES / seconds) / SPIN_REFERENCE_HZ
+        return self._spin_scale
 
     def cache_bytes(self) -> int:
         return int(getattr(self.properties, "L2_cache_size", 0) or 50 * _MIB)
 
+    def largest_cache_bytes(self) -> int:
+        """The largest on-package cache: the L2, or on CDNA 3/4 (gfx942, gfx950) the 256 MB Infinity
+        Cache, which torch does not report (its L2_cache_size is one XCD's 4 MB)."""
+        return max(self.cache_bytes(), ROCM_INFINITY_CACHE_BYTES.get(self.gfx_arch or "", 0))
+
     def flush_bytes(self) -> int:
         # triton.testing.do_bench / mamf-finder: a 256 MiB buffer, or 2x a larger cache.
-        return flush_buffer_bytes(self.cache_bytes(), 256 * _MIB, None)
+        return flush_buffer_bytes(self.largest_cache_bytes(), 256 * _MIB, None)
 
     def flush_cache(self) -> None:
         if self._flush_buffer is None:
@@ -312,12 +337,30 @@ class CudaBackend:
 # The fp8 e4m3 format per ROCm gfx architecture (triton-lang/triton PR 7186: "gfx942 has its own
 # FP8 variants, not the OCP ones ... starting gfx950, we switch to OCP FP8").
 ROCM_FP8_DTYPES = {"gfx942": torch.float8_e4m3fnuz, "gfx950": torch.float8_e4m3fn}
+# MI300X/MI325X (gfx942) and MI350/MI355X (gfx950): 256 MB AMD Infinity Cache (next-capabilities.md §2)
+ROCM_INFINITY_CACHE_BYTES = {"gfx942": 256 * _MIB, "gfx950": 256 * _MIB}
+SPIN_REFERENCE_HZ = 1.8e9  # the SM clock bench.timing's spin counts assume (CUDA: _sleep counts SM cycles)
+SPIN_CALIBRATION_CYCLES = 10_000_000
+
+
+def xpu_available() -> bool:
+    xpu = getattr(torch, "xpu", None)
+    try:
+        return bool(xpu is not None and xpu.is_available())
+    except Exception:
+        return False
 
 
 def resolve_device(requested: str) -> tuple[str, str | None]:
-    """Map --device auto|cuda|cpu to a backend kind, with the one-line note `auto` prints."""
+    """Map --device auto|cuda|xpu|cpu to a backend kind, with the one-line note `auto` prints."""
     if requested == "cpu":
         return "cpu", None
+    if requested == "xpu":
+        if not xpu_available():
+            from results.errors import UsageError
+
+            raise UsageError(f"--device xpu: no Intel XPU is available to torch (torch {torch.__version__})")
+        return "xpu", None
     available = torch.cuda.is_available()
     if requested == "cuda":
         if not available:
@@ -328,10 +371,16 @@ def resolve_device(requested: str) -> tuple[str, str | None]:
         return "cuda", None
     if available:
         return "cuda", f"device auto: using CUDA ({torch.cuda.device_count()} visible GPU(s))"
+    if requested == "auto" and xpu_available():
+        return "xpu", f"device auto: using Intel XPU ({torch.xpu.device_count()} visible device(s))"
     return "cpu", "device auto: no CUDA device visible to torch; using the CPU fallback"
 
 
 def make_backend(kind: str, index: int = 0) -> Backend:
+    if kind == "xpu":
+        from bench.xpu_backend import XpuBackend
+
+        return XpuBackend(index)
     return CudaBackend(index) if kind == "cuda" else CpuBackend()
 
 

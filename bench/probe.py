@@ -162,6 +162,33 @@ def _probe_rocm_device(index: int, props: Any, fields: FieldReader) -> DeviceInf
                       identity=identity, **{f: fields.values.get(f) for f in GPU_FIELDS})
 
 
+def probe_xpu_device(index: int, xpu: Any = None) -> DeviceInfo:
+    """An Intel XPU: what torch.xpu's device properties give; no vendor library is read."""
+    import torch
+
+    xpu = xpu if xpu is not None else torch.xpu
+    try:
+        props = xpu.get_device_properties(index)
+    except Exception as exc:
+        props, reason = None, f"torch.xpu: {type(exc).__name__}: {exc}"
+    else:
+        reason = "Intel XPU: not read (no telemetry provider)"
+    name = str(getattr(props, "name", "") or f"xpu:{index}")
+    total = getattr(props, "total_memory", None)
+    why = {f: reason for f in GPU_FIELDS}
+    if isinstance(total, int):
+        why.pop("memory_total_bytes")
+    identity = {"source": "none", "serial": f"unavailable: {reason}",
+                **{k: getattr(props, k) for k in ("driver_version", "gpu_eu_count", "max_compute_units",
+                                                    "platform_name") if props is not None and hasattr(props, k)}}
+    device_id = getattr(props, "device_id", None)
+    pci = "0x%04x8086" % device_id if isinstance(device_id, int) else None  # Intel's PCI vendor id
+    if pci:
+        why.pop("pci_device_id")
+    return DeviceInfo(index=index, backend="xpu", name=name, host=host_name(), unavailable=why, identity=identity,
+                      memory_total_bytes=total if isinstance(total, int) else None, pci_device_id=pci)
+
+
 def rocm_version() -> str | None:
     """The ROCm release ($ROCM_PATH or /opt/rocm, .info/version), None where there is none."""
     for root in (os.environ.get("ROCM_PATH"), os.environ.get("ROCM_HOME"), "/opt/rocm"):

@@ -30,7 +30,7 @@ import torch
 from bench import distributed, placement
 from bench.backend import Backend, make_backend
 from bench.measurement import not_run
-from bench.probe import probe_cpu_device, probe_cuda_device, probe_host
+from bench.probe import probe_cpu_device, probe_cuda_device, probe_host, probe_xpu_device
 from bench.registry import Benchmark, Case, families, key_selected, select
 from bench.stop_signals import StopRequested
 from bench.telemetry import TelemetrySampler, throttle_flags
@@ -95,7 +95,7 @@ def scope_of(bench: Benchmark) -> str:
 def device_indices(options: RunOptions, session: distributed.Session | None = None) -> list[int | None]:
     if options.backend_kind == "cpu":
         return [None]
-    count = torch.cuda.device_count()
+    count = torch.xpu.device_count() if options.backend_kind == "xpu" else torch.cuda.device_count()
     if options.gpus is None:
         chosen = list(range(count))
     else:
@@ -140,7 +140,8 @@ def plan(options: RunOptions, session: distributed.Session | None = None) -> lis
         if concurrent and scoped["device"] and index is None and session is not None:
             bind_cpu_slice(session.local_rank, session.local_world_size)
         backend = make_backend(options.backend_kind, index or 0)
-        info = probe_cpu_device() if index is None else probe_cuda_device(index)
+        info = (probe_cpu_device() if index is None else
+                probe_xpu_device(index) if options.backend_kind == "xpu" else probe_cuda_device(index))
         cases = tuple(select(scoped["device"], backend, options.mode, options.only, options.cases,
                              {"soak_seconds": options.soak_seconds, "soak_precisions": options.soak_precisions})) if scoped["device"] else ()
         if not concurrent:
@@ -175,7 +176,8 @@ def plan(options: RunOptions, session: distributed.Session | None = None) -> lis
 def run_case(bench: Benchmark, case: Case, backend: Backend, info: DeviceInfo, mode: str) -> Measurement:
     """One case on its device (made current while it runs). Any exception of the case becomes a
     status=error record; only Ctrl-C and a RunAborted (BaseExceptions) end the run."""
-    sampler = TelemetrySampler(backend.device_index if backend.kind == "cuda" else None)
+    sampler = (TelemetrySampler(backend.device_index, backend="xpu") if backend.kind == "xpu" else
+               TelemetrySampler(backend.device_index if backend.kind == "cuda" else None))
     with backend.selected(), sampler:
         try:
             result = bench.run(case, backend, mode)
@@ -190,6 +192,8 @@ def run_case(bench: Benchmark, case: Case, backend: Backend, info: DeviceInfo, m
     extra = result.extra
     if sampler.power_source is not None and telemetry is not None and telemetry.power_w is not None:
         extra = {**result.extra, "power_reading": sampler.power_source}
+    if sampler.residency_s:
+        extra = {**extra, "clock_event_residency_s": dict(sampler.residency_s)}
     if telemetry is not None and telemetry.energy_j and telemetry.energy_window_s and result.rate:
         watts = telemetry.energy_j / telemetry.energy_window_s  # the case's average power
         extra = {**extra, "average_power_w": watts, f"{result.unit}_per_j": result.rate / watts}

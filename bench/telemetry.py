@@ -23,6 +23,9 @@ from typing import Any, Callable
 from bench.energy import EnergyWindow, nvml_energy_window, rapl_energy_window
 from bench.nvml import (NVML, NVML_ERROR_FUNCTION_NOT_FOUND, NvmlSession, NvmlUnavailable, error_text,
                         sample_readers)
+from bench.nvml.samples import residency_reader
+
+XPU_TELEMETRY_REASON = "Intel XPU: no telemetry provider in this tppbench version (telemetry none)"
 from results.files.schema import RangeSummary, Telemetry
 
 # NVML clock-event reason bits (nvmlClocksEventReason*; the same bits as the older ThrottleReason*).
@@ -115,6 +118,9 @@ class TelemetrySampler:
         self._started = False
         self._energy: EnergyWindow | None = None
         self._early: Telemetry | None = None  # no NVML sampling: settled at start, energy added at stop
+        self._residency_read: Callable[[], dict[str, float]] | None = None
+        self._residency_start: dict[str, float] = {}
+        self.residency_s: dict[str, float] = {}  # seconds in each limiting state over the case (NVML)
         self.telemetry: Telemetry | None = None
 
     def __enter__(self) -> TelemetrySampler:
@@ -132,7 +138,8 @@ class TelemetrySampler:
             raise RuntimeError("TelemetrySampler is single-use: start() was already called")
         self._started = True
         if self._backend != "cuda":
-            reason = f"{self._backend.upper()} backend: no NVML telemetry"
+            reason = (XPU_TELEMETRY_REASON if self._backend == "xpu"
+                      else f"{self._backend.upper()} backend: no NVML telemetry")
             self._early = Telemetry(available=False, reason=reason)
             self._energy = rapl_energy_window() if self._backend == "cpu" else None
             return
@@ -149,6 +156,8 @@ class TelemetrySampler:
             self._early = Telemetry(available=False, reason=str(exc))
             return
         self._energy = nvml_energy_window(nvml, handle)
+        self._residency_read = residency_reader(nvml, handle)
+        self._residency_start = self._residency_read()
         self._bind(nvml, handle)
         self._sample()
         self._thread = threading.Thread(
@@ -194,6 +203,10 @@ class TelemetrySampler:
         if self._thread is not None:
             self._thread.join(timeout=max(5.0, 10 * self.interval_s))
         self._sample()
+        if self._residency_read is not None:
+            end = self._residency_read()
+            self.residency_s = {k: (end[k] - v) / 1e9 for k, v in self._residency_start.items()
+                                if k in end and end[k] >= v}
         self.telemetry = self._with_energy(self._summarize())
         return self.telemetry
 

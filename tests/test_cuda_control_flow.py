@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from bench.backend import Budget, CudaBackend
@@ -207,3 +208,25 @@ def test_fp8_e4m3fnuz_operands_check_against_float64_on_the_cpu():
     reference = (matmul._exact_float64(ops.a) @ matmul._exact_float64(ops.b)) * float(ops.scale_a) * float(ops.scale_b)
     ops.out.copy_(reference.to(torch.bfloat16))  # what a correct kernel writes
     assert matmul.check("fp8", ops) is None
+
+
+class _TimedSleepCuda(_RocmCuda):
+    """A ROCm stand-in whose `_sleep` advances the clock as a 100 MHz timer would (CDNA's
+    s_memrealtime), so the calibration has a rate to find."""
+
+    def _sleep(self, cycles: int) -> None:
+        super()._sleep(cycles)
+        self.t += cycles / 100e6
+
+
+def test_rocm_spin_is_calibrated_and_the_flush_covers_the_infinity_cache():
+    from bench.backend import SPIN_REFERENCE_HZ
+
+    cuda = _TimedSleepCuda("gfx942:sramecc+:xnack-", 9, 4)
+    mi300 = CudaBackend(0, cuda=cuda, hip_version="6.4.0")
+    assert mi300.spin_scale() == pytest.approx(100e6 / SPIN_REFERENCE_HZ)
+    mi300.queue_spin(250_000)
+    assert cuda.log[-1].what == "spin" and cuda.log[-1].detail == int(250_000 * 100e6 / SPIN_REFERENCE_HZ)
+    assert mi300.flush_bytes() == 512 << 20  # 2 x the 256 MB Infinity Cache, not 2 x one XCD's 4 MB L2
+    h100 = CudaBackend(0, cuda=FakeCuda(), hip_version="")
+    assert h100.spin_scale() == 1.0 and h100.flush_bytes() == 256 << 20

@@ -421,3 +421,14 @@ def test_rapl_package_zones_are_summed_and_a_wrap_is_undone(tmp_path):
     assert e.source == "RAPL powercap intel-rapl:0, intel-rapl:1 (energy_uj)"
     none = rapl_energy_window(tmp_path / "absent").finish()
     assert none.energy_j is None and "no RAPL powercap interface" in none.reason
+
+
+def test_clock_event_residency_is_differenced_in_seconds(monkeypatch):
+    """Fields 74 (sw_power_cap) and 270 (hw_thermal_slowdown) in ns; 271 unsupported: left out."""
+    values = {74: iter([1_000_000_000, 1_750_000_000]), 270: iter([5, 5])}
+    answers = fake.h100_answers(nvmlDeviceGetFieldValues={
+        186: 498_765, 74: lambda: next(values[74]), 270: lambda: next(values[270])})
+    install(monkeypatch, fake.make_pynvml([answers]))
+    with TelemetrySampler(0, interval_s=10.0) as sampler:
+        pass
+    assert sampler.residency_s == {"sw_power_cap": pytest.approx(0.75), "hw_thermal_slowdown": 0.0}

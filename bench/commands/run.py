@@ -69,7 +69,7 @@ def _suite_list(text: str) -> tuple[str, ...]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="measure this host's GPUs (or the CPU) into a result file")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+    parser.add_argument("--device", choices=("auto", "cuda", "xpu", "cpu"), default="auto",
                         help="auto picks CUDA when available (default: auto)")
     parser.add_argument("--gpus", type=_gpu_list, default=None,
                         help="comma-separated GPU indices (default: every visible GPU, one after another)")

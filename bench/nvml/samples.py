@@ -97,6 +97,29 @@ def numa_node(cuda_index: int) -> int | None:
     return node if node >= 0 else None
 
 
+# --------------------------------------------------------------------------- clock-event residency
+
+# Cumulative nanoseconds in each limiting state (nvml.h NVML_FI_DEV_CLOCKS_EVENT_REASON_*; the
+# deprecated nvmlDeviceGetViolationStatus is not used). Differenced over a case's window.
+RESIDENCY_FIELDS = {"sw_power_cap": 74, "sync_boost": 76, "sw_thermal_slowdown": 269,
+                    "hw_thermal_slowdown": 270, "hw_power_brake_slowdown": 271}
+
+
+def residency_reader(nvml: Any, h: Any) -> Callable[[], dict[str, float]]:
+    """A reader of the residency counters this driver answers (ns), each field on its own."""
+
+    def read() -> dict[str, float]:
+        out = {}
+        for name, field in RESIDENCY_FIELDS.items():
+            try:
+                out[name] = field_value(nvml, h, field)
+            except Exception:
+                continue
+        return out
+
+    return read
+
+
 # --------------------------------------------------------------------------- soak windows
 
 def window_reader(cuda_index: int) -> tuple[Any, str | None]:
