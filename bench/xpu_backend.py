@@ -20,8 +20,11 @@ _MIB = 1 << 20
 class XpuBackend:
     kind = "xpu"
 
-    def __init__(self, index: int, xpu: Any = None) -> None:
+    def __init__(self, index: int, xpu: Any = None, tables: tuple[Any, Any] | None = None) -> None:
+        """`tables`: the CUDA backend's (budget, sizes) functions, which XPU shares (given by
+        bench.backend.make_backend, so this module does not import it back)."""
         self.xpu = torch.xpu if xpu is None else xpu
+        self._tables = tables
         self.device_index = index
         self.device = torch.device("xpu", index)
         self.properties = self.xpu.get_device_properties(index)
@@ -77,14 +80,14 @@ class XpuBackend:
         return None
 
     def budget(self, mode: str):
-        from bench.backend import CudaBackend
-
-        return CudaBackend.budget(self, mode)  # type: ignore[arg-type]
+        if self._tables is None:
+            raise RuntimeError("XpuBackend needs the CUDA backend's tables (bench.backend.make_backend)")
+        return self._tables[0](self, mode)
 
     def sizes(self, mode: str):
-        from bench.backend import CudaBackend
-
-        return CudaBackend.sizes(self, mode)  # type: ignore[arg-type]
+        if self._tables is None:
+            raise RuntimeError("XpuBackend needs the CUDA backend's tables (bench.backend.make_backend)")
+        return self._tables[1](self, mode)
 
     def fp8_dtype(self) -> torch.dtype:
         return torch.float8_e4m3fn

@@ -66,7 +66,7 @@ def test_auto_selects_xpu_only_without_cuda(monkeypatch):
 
 def test_xpu_backend_uses_the_device_generic_api_and_cuda_budgets():
     xpu = FakeXpu()
-    b = XpuBackend(0, xpu=xpu)
+    b = XpuBackend(0, xpu=xpu, tables=(backend_module.CudaBackend.budget, backend_module.CudaBackend.sizes))
     assert b.device == torch.device("xpu", 0) and b.clock_name == "xpu_event"
     assert b.total_memory_bytes() == 68_719_476_736 and b.free_memory_bytes() == 60 << 30
     assert b.cache_bytes() == 408 << 20 and b.flush_bytes() == 1024 << 20  # 2 x the LLC, on the power-of-two MiB grid

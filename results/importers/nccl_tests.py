@@ -37,6 +37,18 @@ TIMING = ("t = nccl-tests' printed time: host wall clock over the timed iteratio
 
 _TAG = re.compile(r"^\[\d+,\d+\]<std(?:out|err)>:")
 _VERSION = re.compile(r"nccl-tests version (\S+)")
+# rccl-tests (ROCm/rccl-tests) prints the same table under its own version line and, unprefixed, a
+# library block (next-capabilities.md §2.4): `RCCL version : ...`, `HIP version  : ...`, ...
+_RCCL_VERSION = re.compile(r"rccl-tests:\s*Version\s+(\S+)")
+_RCCL_LIB = re.compile(r"^(RCCL|HIP|ROCm) version\s*:\s*(\S+)\s*$")
+_RCCL_FIELD = re.compile(r"^(Hostname|Librccl path)\s*:\s*(\S+)\s*$")
+# what people paste around a log: shell prompts and command lines, a publisher's cut mark
+_NRANKS = re.compile(r"NCCL INFO .*\bnranks (\d+)\b")
+_ELIDED = re.compile(r"^#?\s*(\.\.\.|…)\s*$")  # a rank list elided by its publisher
+# a row of a log with no header: size count type redop [root] then 4 numbers per placement
+_BARE_ROW = re.compile(r"^\s*\d+\s+\d+\s+[a-z]\w*\s+\w+\s+(-?\d+\s+)?(\S+\s+){7}\S+\s*$")
+_PASTED = re.compile(r"^\s*(\$ |> |<snip>|\[\.\.\.\]|\.\.\.$|-x |--mca |/\S+/(all_reduce|all_gather|reduce_scatter|"
+                     r"alltoall|broadcast|reduce|sendrecv)_perf )")
 _STARTING = re.compile(r"Collective test starting:\s*(\w+)_perf")
 _PERF = re.compile(r"\b(" + "|".join(OPS) + r")_perf\b")
 _PARAMS = re.compile(r"minBytes:?\s+\d+")
@@ -49,7 +61,7 @@ _ROW = re.compile(r"^\s*\d+\s+\d+\s+\S+")
 _NOISE = re.compile(r"NCCL INFO|NCCL WARN|^#\s*$|^#\s+\(B\)|out-of-place|Errors with asterisks|^#\s*Using devices")
 START = re.compile(r"nccl-tests version|Collective test starting|nThreads?:? \d+ nGpus|^#?\s*size\s+count\s+type")  # where a log begins
 _MARKERS = ("Avg bus bandwidth", "out-of-place", "Using devices", "nccl-tests version", "Collective test starting",
-            "(elements)")
+            "(elements)", "rccl-tests: Version")
 _STRONG = re.compile(r"nccl-tests version|Collective test starting|nThreads?:? \d+ nGpus|#\s*size\s+count\s+type")
 
 
@@ -69,6 +81,8 @@ class _Table:
 def parse(source: Source, collective: str | None = None) -> Imported:
     lines = source.lines()
     tool_version = op = nccl = None
+    tool_name = TOOL
+    libraries: dict[str, str] = {}
     params_line: str | None = None
     ranks: list[tuple[int, str, int, str, str]] = []
     table: _Table | None = None
@@ -76,12 +90,31 @@ def parse(source: Source, collective: str | None = None) -> Imported:
     skipped: list[Skipped] = []
     footer: dict[str, Any] = {}
     seen_output = False
+    nranks: int | None = None
+    elided = False
+    loose: list[tuple[int, list[str]]] = []  # rows before any header (a log cut above its header)
     for number, raw in enumerate(lines, start=1):
         line = _TAG.sub("", raw).rstrip()
         if not line.strip():
             continue
+        if m := _NRANKS.search(line):
+            nranks = max(nranks or 0, int(m.group(1)))
+        if _ELIDED.match(line):
+            elided = True
+            continue
+        if table is None and _BARE_ROW.match(line):
+            loose.append((number, line.split()))
+            seen_output = True
+            continue
         if m := _VERSION.search(line):
             tool_version, seen_output = m.group(1), True
+        elif m := _RCCL_VERSION.search(line):
+            tool_name, tool_version, seen_output = "rccl-tests", m.group(1), True
+        elif m := _RCCL_LIB.match(line.strip()):
+            tool_name = "rccl-tests"
+            libraries[f"{m.group(1).lower()}_version"] = m.group(2)
+        elif m := _RCCL_FIELD.match(line.strip()):
+            libraries["hostname" if m.group(1) == "Hostname" else "librccl_path"] = m.group(2)
         elif m := _STARTING.search(line):
             op = _op(m.group(1), source, number, op)
             seen_output = True
@@ -115,8 +148,12 @@ def parse(source: Source, collective: str | None = None) -> Imported:
                 op = _op(m.group(1), source, number, op)
         elif _NOISE.search(line) or not seen_output:
             continue
+        elif _PASTED.match(line):
+            skipped.append(Skipped(number, line, "pasted around the log (a shell prompt, command line or cut mark)"))
         else:
             skipped.append(Skipped(number, line, "not a line nccl-tests prints"))
+    if table is None and loose:
+        table, rows = _implied_table(loose, source)
     if table is None:
         if seen_output:  # nccl-tests' own header lines, then the end of the file
             raise ImportFailed(source.name, source.last_text_line(), "truncated: nccl-tests' header but no "
@@ -129,15 +166,25 @@ def parse(source: Source, collective: str | None = None) -> Imported:
     if not rows:
         raise ImportFailed(source.name, last,
                            f"truncated: the result table (header at line {table.line}) has no rows")
-    op = op or _from_option(collective, source)
-    if op is None:
-        raise ImportFailed(source.name, table.line, "the log does not say which collective it measured (no "
-                           "'Collective test starting' line or *_perf command); pass --collective")
     listed = len({r[0] for r in ranks}) or None
+    if elided and ranks:  # "..." stands for ranks left out: the world is the highest rank + 1
+        listed = max(r[0] for r in ranks) + 1
+    if listed is None and nranks:
+        listed = nranks
+    op = op or _from_option(collective, source)
+    inferred = None
+    if op is None:
+        op, inferred = _infer_collective(rows, table, listed, source)
     world, world_note = _world_size(op, listed, rows, table)
-    tool = Tool(TOOL, tool_version, {"parameters": params_line, "footer": footer, "world_size": world_note,
-                                     "collective_from": "the log" if collective is None else "--collective"})
-    host = ranks[0][1] if ranks else None
+    if elided:
+        world_note += " (the log elides rank lines with '...': the highest rank listed + 1)"
+    elif not ranks and nranks:
+        world_note = f"{nranks}: from 'nranks {nranks}' in NCCL INFO lines"
+    tool = Tool(tool_name, tool_version, {"parameters": params_line, "footer": footer, "world_size": world_note,
+                                          "collective_from": (inferred or "the log") if collective is None else "--collective",
+                                          **({"libraries": libraries} if libraries else {})})
+    host = ranks[0][1] if ranks else libraries.get("hostname")
+    rocm = tool_name == "rccl-tests"
     measurements = [m for number, tokens in rows for m in _records(op, tokens, number, table, world, source,
                                                                       tool, host)]
     complete = "avg_bus_bandwidth_gbs" in footer
@@ -145,10 +192,62 @@ def parse(source: Source, collective: str | None = None) -> Imported:
         source, tool, host=host, suites=("collectives",), world_size=world or 1,
         hosts=[r[1] for r in ranks], complete=complete,
         incomplete_reason=None if complete else "the log ends before nccl-tests' footer (Avg bus bandwidth)",
-        skipped=skipped, nccl=nccl,
+        skipped=skipped, nccl=nccl or libraries.get("rccl_version"), backend="rocm" if rocm else "cuda",
+        hip=libraries.get("hip_version"), rocm=libraries.get("rocm_version"),
     )
-    devices = _devices(ranks) or unknown_devices([0], source, TOOL)  # a log without rank lines
+    devices = _devices(ranks, tool_name) or unknown_devices([0], source, tool_name)  # a log without rank lines
     return Imported(RunResult(run=run, devices=devices, measurements=tuple(measurements)), tuple(skipped))
+
+
+def _implied_table(loose: list[tuple[int, list[str]]], source: Source) -> tuple[_Table, list[tuple[int, list[str]]]]:
+    """A log with no column header: the rows' shape decides, where it is unambiguous (13 columns
+    with root or 12 without: 8 numbers per placement pair; sizes growing)."""
+    widths = {len(t) for _, t in loose}
+    if len(widths) != 1 or widths - {12, 13}:
+        raise ImportFailed(source.name, loose[0][0], "rows without a column header, and not all of the "
+                           "nccl-tests shape (12 or 13 columns): cannot tell what each column is")
+    sizes = [int(t[0]) for _, t in loose]
+    if sizes != sorted(sizes):
+        raise ImportFailed(source.name, loose[0][0], "rows without a column header whose sizes do not grow: "
+                           "not an nccl-tests table")
+    root = ["root"] if widths == {13} else []
+    columns = ["size", "count", "type", "redop", *root, "time", "algbw", "busbw", "#wrong",
+               "time", "algbw", "busbw", "#wrong"]
+    first = 4 + len(root)
+    return _Table(columns=columns, line=loose[0][0], blocks=[first, first + 4]), loose
+
+
+def _infer_collective(rows: list[tuple[int, list[str]]], table: _Table, world: int | None,
+                      source: Source) -> tuple[str, str]:
+    """The collective from the printed busbw/algbw ratio and the world size, where it is unique:
+    2(n-1)/n all_reduce; (n-1)/n with redop sum reduce_scatter; 1 with redop sum reduce. Else the
+    one-line error asking for --collective."""
+    ask = "; pass --collective"
+    if world is None or world < 3:
+        raise ImportFailed(source.name, table.line, "the log does not say which collective it measured, and "
+                           f"with {'an unknown' if world is None else world} world size the busbw/algbw ratio "
+                           "cannot tell" + ask)
+    algbw, busbw = (table.columns.index(name, table.blocks[0]) for name in ("algbw", "busbw"))
+    ratios = sorted(b / a for a, b in ((_number(t[algbw]), _number(t[busbw])) for _, t in rows) if a and b and a >= 1.0)
+    if not ratios:
+        raise ImportFailed(source.name, table.line, "no row with algbw >= 1 GB/s to read busbw/algbw from" + ask)
+    ratio = ratios[len(ratios) // 2]
+    redops = {t[table.columns.index("redop")] for _, t in rows}
+    n = world
+    how = f"inferred: busbw/algbw {ratio:.3f} over {n} ranks"
+    if abs(ratio / (2 * (n - 1) / n) - 1) < 0.02:
+        return "all_reduce", f"{how} = 2(n-1)/n"
+    if abs(ratio / ((n - 1) / n) - 1) < 0.02:
+        if redops == {"sum"} or redops - {"none"}:
+            return "reduce_scatter", f"{how} = (n-1)/n with redop {'/'.join(sorted(redops))}"
+        raise ImportFailed(source.name, table.line, f"busbw/algbw {ratio:.3f} = (n-1)/n for {n} ranks fits "
+                           "all_gather and alltoall alike (redop none)" + ask)
+    if abs(ratio - 1) < 0.02:
+        if redops - {"none"}:
+            return "reduce", f"{how} = 1 with redop {'/'.join(sorted(redops))}"
+        raise ImportFailed(source.name, table.line, "busbw/algbw 1 fits broadcast and sendrecv alike "
+                           "(redop none; their busbw is the same either way)" + ask)
+    raise ImportFailed(source.name, table.line, f"busbw/algbw {ratio:.3f} fits no collective for {n} ranks" + ask)
 
 
 def _op(name: str, source: Source, number: int, current: str | None) -> str:
@@ -256,9 +355,9 @@ def _status(wrong_name: str | None, wrong: str | None, rate: float | None) -> tu
     return "ok", None
 
 
-def _devices(ranks: list[tuple[int, str, int, str, str]]) -> tuple[DeviceInfo, ...]:
+def _devices(ranks: list[tuple[int, str, int, str, str]], tool: str = TOOL) -> tuple[DeviceInfo, ...]:
     seen: dict[tuple[str, int], DeviceInfo] = {}
     for _, host, index, bus, name in sorted(ranks):
         if (host, index) not in seen:
-            seen[(host, index)] = device(index, name, host, TOOL, pci_bus_id=bus or None)
+            seen[(host, index)] = device(index, name, host, tool, pci_bus_id=bus or None)
     return tuple(seen.values())

@@ -118,7 +118,7 @@ def provenance(source: Source, tool: Tool, line: int) -> dict[str, Any]:
 def imported_run(source: Source, tool: Tool, *, host: str | None, suites: Iterable[str],
                  world_size: int = 1, hosts: Iterable[str] = (), complete: bool = True,
                  incomplete_reason: str | None = None, skipped: Iterable[Skipped] = (),
-                 **versions: str | None) -> RunInfo:
+                 backend: str = "cuda", **versions: str | None) -> RunInfo:
     """The `run` block of an imported file. `started_utc` is the import time (the tools print no
     UTC start time); `imported_from` says so, and keeps what the tool printed about itself."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -133,7 +133,7 @@ def imported_run(source: Source, tool: Tool, *, host: str | None, suites: Iterab
     }
     return RunInfo(
         host=name, started_utc=now, finished_utc=None, mode="imported", argv=(),
-        harness_version=_harness_version(), suites=tuple(dict.fromkeys(suites)), backend="cuda",
+        harness_version=_harness_version(), suites=tuple(dict.fromkeys(suites)), backend=backend,
         complete=complete, incomplete_reason=incomplete_reason, world_size=world_size,
         hosts=tuple(dict.fromkeys(hosts)) or (name,), source="imported", imported_from=imported_from,
         **{k: v for k, v in versions.items() if v is not None},
