@@ -9,7 +9,6 @@ Kernels are written once against `backend.device`.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, ContextManager, Protocol

@@ -75,9 +75,9 @@ def test_operands_are_random_not_zero(cpu):
 
 def test_tf32_mode_is_restored(cpu):
     before = torch.get_float32_matmul_precision()
-    with matmul_mod._float32_mode("tf32"):
+    with matmul_mod.float32_mode("tf32"):
         assert torch.get_float32_matmul_precision() == "high"
-    with matmul_mod._float32_mode("fp32"):
+    with matmul_mod.float32_mode("fp32"):
         assert torch.get_float32_matmul_precision() == "highest"
     assert torch.get_float32_matmul_precision() == before
 

@@ -26,14 +26,7 @@ def tppbench(*args: str, cwd: Path | None = None, env: dict | None = None) -> su
                           cwd=cwd, env=env, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def lab_run(tmp_path_factory) -> dict:
-    """One real lab-procedure run on this CPU (the whole procedure, as CI runs it)."""
-    out = tmp_path_factory.mktemp("lab")
-    cp = tppbench("run", "--device", "cpu", "--procedure", "lab", "--out", str(out))
-    assert cp.returncode == 0, cp.stderr[-2000:]
-    [path] = list(out.glob("*.json"))
-    return json.loads(path.read_text())
+# lab_run: tests/conftest.py (one real lab-procedure run per session, shared with the browser test)
 
 
 def synthetic(doc: dict, folder: Path, serial: str, edit=None) -> Path:

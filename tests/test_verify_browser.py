@@ -10,12 +10,12 @@ import time
 import pytest
 
 from test_report_browser import ARTIFACTS, DevTools, chromium_path
-from test_verify import lab_run, spec_for, synthetic, tppbench, _faster  # noqa: F401 - fixtures
+from test_verify import spec_for, synthetic, tppbench, _faster
 
 pytestmark = pytest.mark.browser
 
 
-def test_lot_page_renders_the_lot_table(lab_run, tmp_path):  # noqa: F811
+def test_lot_page_renders_the_lot_table(lab_run, tmp_path):
     units = [synthetic(lab_run, tmp_path, f"SYN-{i:04d}") for i in range(1, 4)]
     units.append(synthetic(lab_run, tmp_path, "SYN-FAST", _faster("bf16", 4.0)))
     units.append(synthetic(lab_run, tmp_path, "EVIL", lambda u: u["devices"][0]["identity"].update(

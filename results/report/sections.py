@@ -155,7 +155,7 @@ def context(source: str, result: RunResult) -> RunContext:
     return RunContext(source, run, devices)
 
 
-def soaks(loaded: Sequence[tuple[str, RunResult]]) -> list["SoakSeries"]:
+def soaks(loaded: Sequence[tuple[str, RunResult]]) -> list:
     """Every ok soak record's windows, as time series."""
     from results.report.model import SoakSeries
 
