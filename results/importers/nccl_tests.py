@@ -66,9 +66,17 @@ _STRONG = re.compile(r"nccl-tests version|Collective test starting|nThreads?:? \
 
 
 def detect(text: str) -> bool:
+    from results.importers import nccl_tests_json
+
+    if nccl_tests_json.detect(text):
+        return True
     head = text[:200_000]
-    return sum(marker in head for marker in _MARKERS) >= 2 or (
-        bool(_STRONG.search(head)) and ("Rank" in head or "(elements)" in head))
+    if sum(marker in head for marker in _MARKERS) >= 2 or (
+            bool(_STRONG.search(head)) and ("Rank" in head or "(elements)" in head)):
+        return True
+    # only rows (a log cut above its header) beside NCCL's own lines or the footer
+    bare = sum(1 for line in head.splitlines()[:2000] if _BARE_ROW.match(_TAG.sub("", line)))
+    return bare >= 3 and ("NCCL INFO" in head or "Avg bus bandwidth" in head)
 
 
 @dataclass
@@ -79,6 +87,10 @@ class _Table:
 
 
 def parse(source: Source, collective: str | None = None) -> Imported:
+    if source.text.lstrip()[:1] == "{":  # the -J JSON document (results.importers.nccl_tests_json)
+        from results.importers import nccl_tests_json
+
+        return nccl_tests_json.parse(source, collective)
     lines = source.lines()
     tool_version = op = nccl = None
     tool_name = TOOL
