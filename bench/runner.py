@@ -233,7 +233,7 @@ def execute(
             backend="rocm" if options.backend_kind == "cuda" and host.get("hip") else options.backend_kind,
             complete=reason is None, incomplete_reason=reason,
             world_size=session.world_size if session else 1, hosts=tuple(dict.fromkeys(hosts)),
-            procedure=dict(options.procedure),
+            procedure=dict(options.procedure), scheduler=distributed.scheduler_facts(),
         )
         return RunResult(run=run, devices=_unique(devices), measurements=tuple(records))
 
@@ -250,6 +250,7 @@ def execute(
         _keep_partial(exc, measurements)
         reason = f"{exc} after {len(measurements)} of {total} cases"
     except distributed.RunAborted as exc:
+        _keep_partial(exc, measurements)
         reason = f"{exc} (after {len(measurements)} of {total} cases on rank {_rank(session)})"
     records: list[Measurement] = list(measurements)
     devices: list[DeviceInfo] = list(own_devices)

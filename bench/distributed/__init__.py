@@ -36,7 +36,7 @@ Modules, one job each:
 
 from __future__ import annotations
 
-from bench.distributed.env import LAUNCHER_ENV, LaunchEnv, detect, hostname, rank_gpu
+from bench.distributed.env import LAUNCHER_ENV, LaunchEnv, detect, hostname, rank_gpu, scheduler_facts
 from bench.distributed.failures import (
     EXIT_RANK_FAILURE,
     GroupUnavailable,
@@ -60,5 +60,5 @@ __all__ = [
     "DEFAULT_TIMEOUT_S", "EXIT_RANK_FAILURE", "LAUNCHER_ENV", "NCCL_TIMEOUT_MARGIN_S", "SIGTERM_GRACE_S",
     "GroupUnavailable", "LaunchEnv", "RankFailure", "RunAborted", "Session", "Terminated",
     "first_line", "all_gather_objects", "current", "detect", "exit_now", "hostname", "launch_local",
-    "max_over_ranks", "min_over_ranks", "rank_gpu",
+    "max_over_ranks", "min_over_ranks", "rank_gpu", "scheduler_facts",
 ]

@@ -92,6 +92,16 @@ class Session(FailureDiagnosis):
         """True when there are other ranks (or a launcher) to watch."""
         return self.launch is not None
 
+    def _start_slurm(self, timeout: dt.timedelta) -> None:
+        """Ranks started by srun: rank 0 hosts the rendezvous TCPStore at the first host of the step
+        (MASTER_ADDR/MASTER_PORT override it; the port follows the job id otherwise)."""
+        launch = self.launch
+        store = dist.TCPStore(launch.master_addr, launch.master_port, launch.world_size,
+                              is_master=launch.rank == 0, timeout=timeout, wait_for_workers=False)
+        dist.init_process_group("gloo", store=dist.PrefixStore("pg", store), rank=launch.rank,
+                                world_size=launch.world_size, timeout=timeout)
+        self._store = dist.PrefixStore(f"tppbench/{launch.restart}", store)
+
     def start(self) -> Session:
         global _CURRENT
         timeout = dt.timedelta(seconds=self.timeout_s)
@@ -106,8 +116,11 @@ class Session(FailureDiagnosis):
             else:
                 if self.launch.launcher == "local":
                     _die_with_parent()
-                dist.init_process_group("gloo", init_method="env://", timeout=timeout)
-                self._store = dist.PrefixStore(
+                if self.launch.launcher == "slurm":  # srun set no RANK/MASTER_*: rank 0 hosts the store
+                    self._start_slurm(timeout)
+                else:
+                    dist.init_process_group("gloo", init_method="env://", timeout=timeout)
+                self._store = self._store or dist.PrefixStore(
                     f"tppbench/{self.launch.restart}",
                     dist.TCPStore(self.launch.master_addr, self.launch.master_port, is_master=False,
                                   timeout=dt.timedelta(seconds=min(self.timeout_s, 60.0)),

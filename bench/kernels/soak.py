@@ -67,6 +67,9 @@ class SoakBenchmark:
             batch = _batch_size(lambda: kernel(ops), backend)
             start = backend.now()
             previous = snapshot()
+            from bench.distributed import current
+
+            session = current()  # a rank: react to SIGTERM at every window, not only between cases
             try:
                 # stop before a window that would run past the duration by more than half of one
                 while backend.now() - start + (windows[-1]["seconds"] / 2 if windows else 0.0) < seconds:
@@ -78,6 +81,8 @@ class SoakBenchmark:
                     times.append(elapsed / batch)
                     windows.append(_window(backend.now() - start, elapsed, batch, 2.0 * m * n * k, previous, now))
                     previous = now
+                    if session is not None:
+                        session.alive()
             except BaseException as exc:  # SIGTERM / Ctrl-C: keep what was measured, then stop the run
                 if windows:
                     exc.partial_measurement = self._record(  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 FIELDS_NEW_IN: dict[int, dict[str, tuple[str, ...]]] = {
     2: {"run": ("source", "imported_from"), "measurement": ("concurrent_devices",)},
-    3: {"run": ("procedure", "hip", "rocm"), "device": ("identity",),
+    3: {"run": ("procedure", "hip", "rocm", "scheduler"), "device": ("identity",),
         "telemetry": ("energy_j", "energy_window_s", "energy_source", "energy_reason", "power_source")},
 }
 
@@ -182,6 +182,8 @@ class RunInfo:
     source: str | None = None  # None: measured by `tppbench run`; "imported": `tppbench import`
     imported_from: Mapping[str, Any] = field(default_factory=dict)  # tool, version, file, sha256
     procedure: Mapping[str, Any] = field(default_factory=dict)  # id, version, sha256, file (--procedure)
+    # the job scheduler: Slurm's job, array task, step and node; Kubernetes' JOB_COMPLETION_INDEX
+    scheduler: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

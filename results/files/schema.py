@@ -184,7 +184,7 @@ _STR_FIELDS = {
 _STR_LIST_FIELDS = {"flags", "argv", "suites", "hosts", "throttle_reasons"}
 
 
-_OBJECT_FIELDS = {"params", "extra", "unavailable", "env", "imported_from", "identity", "procedure"}
+_OBJECT_FIELDS = {"params", "extra", "unavailable", "env", "imported_from", "identity", "procedure", "scheduler"}
 _KIND: dict[str, str] = {
     **dict.fromkeys(_FLOAT_FIELDS, "float"), **dict.fromkeys(_INT_FIELDS, "int"),
     **dict.fromkeys(_BOOL_FIELDS, "bool"), **dict.fromkeys(_STR_FIELDS, "str"),

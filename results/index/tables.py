@@ -39,6 +39,14 @@ EXTRA_MEASUREMENT_FIELDS = (
     pa.field("mem_clock_mean_mhz", pa.float64()),
     pa.field("power_mean_w", pa.float64()),
     pa.field("temperature_max_c", pa.float64()),
+    # the job scheduler's facts (run.scheduler), beside device_uuid and host, so rows join with
+    # dcgm-exporter's per-job data
+    pa.field("scheduler", pa.string()),  # slurm | kubernetes
+    pa.field("job_id", pa.string()),
+    pa.field("array_task_id", pa.string()),
+    pa.field("step_id", pa.string()),
+    pa.field("scheduler_node", pa.string()),  # Slurm's node name, or the pod
+    pa.field("job_completion_index", pa.string()),  # Kubernetes Indexed Job
 )
 MEASUREMENTS = pa.schema(
     [pa.field(name, _FRAME_TYPES.get(name, pa.string())) for name in COLUMNS] + list(EXTRA_MEASUREMENT_FIELDS)
@@ -96,6 +104,10 @@ def measurement_rows(result: RunResult, source: str) -> dict[str, list[tuple]]:
     """The run's measurement rows (MEASUREMENTS column order), grouped by partition folder."""
     when = run_time(result.run.started_utc)
     grouped: dict[str, list[tuple]] = {}
+    sched = result.run.scheduler or {}
+    job = (sched.get("name"), sched.get("job_id"), sched.get("array_task_id"), sched.get("step_id"),
+           sched.get("node") or sched.get("pod"), sched.get("job_completion_index"))
+    job = tuple(None if v is None else str(v) for v in job)
     name_at = COLUMNS.index("device_name")
     folders: dict[str | None, str] = {}  # device name -> partition folder (one strftime and slug per model)
     for ordinal, (row, m) in enumerate(zip(rows(result, source), result.measurements)):
@@ -108,6 +120,7 @@ def measurement_rows(result: RunResult, source: str) -> dict[str, list[tuple]]:
             _range(tel.mem_clock_mhz if tel else None, "mean"),
             _range(tel.power_w if tel else None, "mean"),
             _range(tel.temperature_c if tel else None, "max"),
+            *job,
         )
         name = row[name_at]
         folder = folders.get(name)
