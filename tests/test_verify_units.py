@@ -123,6 +123,9 @@ def test_every_published_figure_stands_in_its_source_text():
         assert any(re.search(rf"(?<![\d.,]){re.escape(p)}(?![\d])", f.quote) for p in printed), (f.value, f.quote)
     assert published_for("h100-sxm", "matmul", "bf16").value == 794.5
     assert published_for("mi300x", "memory", "copy", "floor").value == 4177.285
+    busbw = published_for("h100-sxm", "collectives", "all_reduce")
+    assert (busbw.value, busbw.gpus, busbw.bytes) == (478.87, 8, 8_000_000_000)
+    assert published_for("mi300x", "collectives", "all_reduce", "floor").value == 304.0
 
 
 def test_run_show_and_check_state_measured_rates_against_published_figures(tmp_path, capsys):

@@ -14,7 +14,7 @@ PUBLISHED_DIR = Path(__file__).resolve().parents[1] / "reference" / "published"
 KINDS = ("achieved", "floor")
 # file stem -> (the field naming what was measured, the value key, the unit it is in)
 _FILES = {"matmul": ("precision", "value_tflops", "TFLOP/s"), "memory": ("variant", "value_gbs", "GB/s"),
-          "hostlink": ("variant", "value_gbs", "GB/s")}
+          "hostlink": ("variant", "value_gbs", "GB/s"), "collectives": ("operation", "value_gbs", "GB/s")}
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class PublishedFigure:
     source: str
     quote: str
     shape: str | None = None
+    gpus: int | None = None  # collectives: the GPU count the busbw was measured over
+    bytes: int | None = None  # collectives: the message size
 
     @property
     def value_per_s(self) -> float:
@@ -51,6 +53,8 @@ def published_figures(folder: Path = PUBLISHED_DIR) -> tuple[PublishedFigure, ..
                 value=row.number(value_key, minimum=0.0), unit=unit, kind=row.choice("kind", KINDS),
                 tool=row.string("tool"), source=row.string("source"), quote=row.string("quote"),
                 shape=row.string("shape", False),
+                gpus=int(row.number("gpus", False)) if row.get("gpus", False) is not None else None,
+                bytes=int(row.number("bytes", False)) if row.get("bytes", False) is not None else None,
             ))
             row.finish()
         t.finish()
@@ -71,7 +75,7 @@ def published_comparison(measurements, device_index: int | None, part: str) -> l
         if m.status != "ok" or not m.rate or (device_index is not None and m.device_index not in (device_index, None)):
             continue
         what = m.precision if m.benchmark == "matmul" else m.variant
-        if m.benchmark in _FILES and what:
+        if m.benchmark in _FILES and m.benchmark != "collectives" and what:  # collectives: by size and GPUs
             best[(m.benchmark, what)] = max(best.get((m.benchmark, what), 0.0), m.rate)
     out = []
     for (benchmark, what), rate in sorted(best.items()):
