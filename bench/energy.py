@@ -75,14 +75,15 @@ def nvml_energy_window(nvml: Any, handle: Any) -> EnergyWindow:
     return EnergyWindow(lambda: fn(handle) / 1000.0, NVML_ENERGY_SOURCE)
 
 
-def rapl_energy_window(root: Path = POWERCAP) -> EnergyWindow:
-    """The sum over the RAPL package zones (intel-rapl:N, whose name starts with "package"; AMD's
-    powercap driver uses the same names). Reading energy_uj may need root on newer kernels."""
+def rapl_counters(root: Path = POWERCAP) -> tuple[Callable[[], list[float]] | None, str, list[float] | None]:
+    """(a reader of the RAPL package zones' counters in J, or None; the source, or why there is
+    none; each zone's wrap in J). The package zones are intel-rapl:N whose name starts with
+    "package" (AMD's powercap driver uses the same names). energy_uj may need root on newer kernels."""
     zones = sorted(p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1) if root.is_dir() else []
     packages = [z for z in zones if _text(z / "name").startswith("package")]
     if not packages:
         why = f"no RAPL package zone under {root}" if root.is_dir() else f"no {root} (no RAPL powercap interface)"
-        return EnergyWindow(None, None, f"CPU backend: {why}")
+        return None, f"CPU backend: {why}", None
     try:
         wrap = [int(_text(z / "max_energy_range_uj")) / 1e6 for z in packages]
     except ValueError:
@@ -91,7 +92,14 @@ def rapl_energy_window(root: Path = POWERCAP) -> EnergyWindow:
     def read() -> list[float]:
         return [int((z / "energy_uj").read_text()) / 1e6 for z in packages]
 
-    return EnergyWindow(read, f"RAPL powercap {', '.join(z.name for z in packages)} (energy_uj)", wrap_j=wrap)
+    return read, f"RAPL powercap {', '.join(z.name for z in packages)} (energy_uj)", wrap
+
+
+def rapl_energy_window(root: Path = POWERCAP) -> EnergyWindow:
+    read, source, wrap = rapl_counters(root)
+    if read is None:
+        return EnergyWindow(None, None, source)
+    return EnergyWindow(read, source, wrap_j=wrap)
 
 
 def _text(path: Path) -> str:

@@ -142,21 +142,7 @@ class DevTools:
                 pass
 
 
-def open_in_browser(html_path: Path, profile: Path, screenshot: Path) -> dict:
-    """Load the file, collect what the page did, evaluate DOM facts, save a screenshot."""
-    tools = DevTools(chromium_path(), profile)
-    try:
-        target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            tools.send(f"{domain}.enable", session=session)
-        tools.send("Emulation.setDeviceMetricsOverride",
-                   {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
-        url = html_path.resolve().as_uri()
-        tools.send("Page.navigate", {"url": url}, session=session)
-        tools.wait_for("Page.loadEventFired", timeout_s=60)
-        time.sleep(0.5)  # let late console messages or requests arrive
-        facts = tools.send("Runtime.evaluate", {"returnByValue": True, "expression": """(() => {
+REPORT_FACTS = """(() => {
             const map = document.getElementById('tpp-pd-map');
             const dramMap = document.getElementById('tpp-dram-map');
             const imgs = [...document.images];
@@ -177,7 +163,26 @@ def open_in_browser(html_path: Path, profile: Path, screenshot: Path) -> dict:
               sections: [...document.querySelectorAll('section')].map(s => s.id),
               height: document.documentElement.scrollHeight,
             };
-        })()"""}, session=session)["result"]["value"]
+        })()"""
+
+
+def open_page(html_path: Path, profile: Path, screenshot: Path, expression: str) -> dict:
+    """Load the file, collect what the page did, evaluate `expression` (returning a value), save a
+    full-page screenshot. Shared by the report and the lot page tests."""
+    tools = DevTools(chromium_path(), profile)
+    try:
+        target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            tools.send(f"{domain}.enable", session=session)
+        tools.send("Emulation.setDeviceMetricsOverride",
+                   {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        url = html_path.resolve().as_uri()
+        tools.send("Page.navigate", {"url": url}, session=session)
+        tools.wait_for("Page.loadEventFired", timeout_s=60)
+        time.sleep(0.5)  # let late console messages or requests arrive
+        facts = tools.send("Runtime.evaluate", {"returnByValue": True, "expression": expression},
+                           session=session)["result"]["value"]
         metrics = tools.send("Page.getLayoutMetrics", session=session)
         height = int(metrics["cssContentSize"]["height"])
         shot = tools.send("Page.captureScreenshot", {
@@ -190,6 +195,11 @@ def open_in_browser(html_path: Path, profile: Path, screenshot: Path) -> dict:
         return {"facts": facts, "events": events, "url": url}
     finally:
         tools.close()
+
+
+def open_in_browser(html_path: Path, profile: Path, screenshot: Path) -> dict:
+    """The report's page facts (REPORT_FACTS), events and screenshot."""
+    return open_page(html_path, profile, screenshot, REPORT_FACTS)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,10 @@ determination; a serial carrying markup stays text. Screenshot: test-artifacts/v
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from test_report_browser import ARTIFACTS, DevTools, chromium_path
+from test_report_browser import ARTIFACTS, open_page
 from test_verify import spec_for, synthetic, tppbench, _faster
 
 pytestmark = pytest.mark.browser
@@ -24,32 +23,15 @@ def test_lot_page_renders_the_lot_table(lab_run, tmp_path):
     cp = tppbench("verify", *map(str, units), "--declared", str(spec_for(lab_run, tmp_path)), "--lot", "LOT-B",
                   "-o", str(page))
     assert cp.returncode == 3, cp.stderr
-    tools = DevTools(chromium_path(), tmp_path / "profile")
-    try:
-        target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            tools.send(f"{domain}.enable", session=session)
-        tools.send("Emulation.setDeviceMetricsOverride",
-                   {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
-        tools.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-        tools.wait_for("Page.loadEventFired", timeout_s=60)
-        time.sleep(0.5)
-        facts = tools.send("Runtime.evaluate", {"returnByValue": True, "expression": """(() => {
-            const rows = [...document.querySelectorAll('#lot-table tbody tr')];
-            return {rows: rows.map(r => [...r.cells].map(c => c.innerText)),
-                    classes: rows.map(r => r.cells[1].className),
-                    bars: document.querySelectorAll('svg.bar').length,
-                    imgs: document.images.length, scripts: document.querySelectorAll('script').length,
-                    counts: document.getElementById('lot-counts').innerText};
-        })()"""}, session=session)["result"]["value"]
-        shot = tools.send("Page.captureScreenshot", {"format": "png"}, session=session, timeout_s=60)
-        ARTIFACTS.mkdir(exist_ok=True)
-        import base64
-        (ARTIFACTS / "verify-lot.png").write_bytes(base64.b64decode(shot["data"]))
-        events = list(tools.events)
-    finally:
-        tools.close()
+    seen = open_page(page, tmp_path / "profile", ARTIFACTS / "verify-lot.png", """(() => {
+        const rows = [...document.querySelectorAll('#lot-table tbody tr')];
+        return {rows: rows.map(r => [...r.cells].map(c => c.innerText)),
+                classes: rows.map(r => r.cells[1].className),
+                bars: document.querySelectorAll('svg.bar').length,
+                imgs: document.images.length, scripts: document.querySelectorAll('script').length,
+                counts: document.getElementById('lot-counts').innerText};
+    })()""")
+    facts, events = seen["facts"], seen["events"]
     serials = [r[0] for r in facts["rows"]]
     assert serials == ["SYN-0001", "SYN-0002", "SYN-0003", "SYN-FAST", "<img src=x onerror=alert(1)>"]
     assert [r[1] for r in facts["rows"]] == ["verified"] * 3 + ["exceeds declaration", "verified"]

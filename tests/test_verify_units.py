@@ -91,8 +91,8 @@ def _cap(verified_gb: float, declared_gb: float):
 
 
 def test_capacity_edges_read_gb_both_ways():
-    # an H200 "141 GB": a driver that shows 143,771 MiB total keeps ~1 GiB back
-    assert _cap(149.7, 141).determination == CONSISTENT  # 139.4 GiB verified: binary GB, under 1.02 x 141 GiB
+    # 149.7 GB verified (139.4 GiB): above 141 decimal GB, within 141 GiB x 1.02: consistent
+    assert _cap(149.7, 141).determination == CONSISTENT
     assert _cap(141 * 1.073741824 * 1.02 + 0.01, 141).determination == EXCEEDS  # more than even 141 GiB allows
     assert _cap(141 * 0.9 - 0.01, 141).determination == BELOW
     assert _cap(141 * 0.9 + 0.01, 141).determination == CONSISTENT

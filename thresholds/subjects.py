@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from results.files import store
+from results.analysis.published import published_comparison
 from results.files.schema import RunResult
 from thresholds.derived import derived_metrics
 from thresholds.errors import SubjectError
@@ -68,8 +69,6 @@ def subjects_of_result(result: RunResult, path: str) -> list[Subject]:
         if measured is not None:
             sets.append(measured)
         if part is not None:
-            from results.analysis.published import published_comparison
-
             published = published_comparison(result.measurements, device.index, part.id)
             if published:
                 notes.append("published: " + "; ".join(published))

@@ -18,7 +18,7 @@ import statistics
 from typing import Any
 
 from bench.backend import Backend
-from bench.energy import rapl_energy_window
+from bench.energy import rapl_counters
 from bench.kernels.matmul import KERNELS, float32_mode, make_operands
 from bench.measurement import measured, not_run
 from bench.registry import Case, register
@@ -129,13 +129,13 @@ def _snapshot_fn(backend: Backend):
         if snap is not None:
             return snap
         return lambda: {}
-    rapl = rapl_energy_window()
-    if rapl._read is None:  # no energy counter on this CPU: windows carry the rate only
+    read, _, _ = rapl_counters()
+    if read is None:  # no energy counter on this CPU: windows carry the rate only
         return lambda: {}
 
     def cpu_snapshot() -> dict[str, Any]:
         try:
-            return {"energy_counter_j": sum(rapl._read())}
+            return {"energy_counter_j": sum(read())}
         except Exception:
             return {}
     return cpu_snapshot

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from results.analysis.collective_conventions import FORMULAS, IN_PLACE, busbw_factor, convention
+from results.importers import nccl_tests_json
+from results.importers.nccl_tests_json import OPS, op_from_option
 from results.importers.source import (NUMBER, ImportFailed, Imported, Skipped, Source, Tool, device,
                                       imported_run, printed_number, printed_stats, provenance,
                                       unknown_devices)
@@ -30,8 +32,6 @@ from results.files.keys import case_key
 from results.files.schema import DeviceInfo, Measurement, RunResult
 
 TOOL = "nccl-tests"
-OPS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "reduce_scatter": "reduce_scatter",
-       "alltoall": "all_to_all", "broadcast": "broadcast", "reduce": "reduce", "sendrecv": "sendrecv"}
 TIMING = ("t = nccl-tests' printed time: host wall clock over the timed iterations / iterations, "
           "combined over ranks as its -a option says (default: average)")
 
@@ -66,8 +66,6 @@ _STRONG = re.compile(r"nccl-tests version|Collective test starting|nThreads?:? \
 
 
 def detect(text: str) -> bool:
-    from results.importers import nccl_tests_json
-
     if nccl_tests_json.detect(text):
         return True
     head = text[:200_000]
@@ -88,8 +86,6 @@ class _Table:
 
 def parse(source: Source, collective: str | None = None) -> Imported:
     if source.text.lstrip()[:1] == "{":  # the -J JSON document (results.importers.nccl_tests_json)
-        from results.importers import nccl_tests_json
-
         return nccl_tests_json.parse(source, collective)
     lines = source.lines()
     tool_version = op = nccl = None
@@ -183,7 +179,7 @@ def parse(source: Source, collective: str | None = None) -> Imported:
         listed = max(r[0] for r in ranks) + 1
     if listed is None and nranks:
         listed = nranks
-    op = op or _from_option(collective, source)
+    op = op or op_from_option(collective, source)
     inferred = None
     if op is None:
         op, inferred = _infer_collective(rows, table, listed, source)
@@ -270,15 +266,6 @@ def _op(name: str, source: Source, number: int, current: str | None) -> str:
         raise ImportFailed(source.name, number, f"a second collective ({name}_perf after {current}): one "
                            "nccl-tests run per file")
     return OPS[name]
-
-
-def _from_option(collective: str | None, source: Source) -> str | None:
-    if collective is None:
-        return None
-    name = collective.removesuffix("_perf")
-    if name not in OPS and name not in OPS.values():
-        raise ImportFailed(source.name, None, f"--collective {collective!r} is not one of {', '.join(OPS)}")
-    return OPS.get(name, name)
 
 
 def _is_header(line: str) -> bool:

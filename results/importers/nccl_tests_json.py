@@ -26,6 +26,7 @@ from results.importers.source import (ImportFailed, Imported, Source, Tool, devi
                                       provenance, unknown_devices)
 
 TOOL = "nccl-tests"
+# nccl-tests' binary names (X_perf) -> tppbench's collective names; shared with the text importer
 OPS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "reduce_scatter": "reduce_scatter",
        "alltoall": "all_to_all", "broadcast": "broadcast", "reduce": "reduce", "sendrecv": "sendrecv"}
 TIMING = ("t = nccl-tests' time (us): host wall clock over the timed iterations / iterations; with -I the "
@@ -119,12 +120,19 @@ def parse(source: Source, collective: str | None = None) -> Imported:
     return Imported(RunResult(run=run, devices=devices, measurements=tuple(measurements)), ())
 
 
+def op_from_option(collective: str | None, source: Source) -> str | None:
+    """--collective (all_reduce, all_reduce_perf or tppbench's all_to_all) as tppbench names it."""
+    if collective is None:
+        return None
+    name = collective.removesuffix("_perf")
+    if name not in OPS and name not in OPS.values():
+        raise ImportFailed(source.name, None, f"--collective {collective!r} is not one of {', '.join(OPS)}")
+    return OPS.get(name, name)
+
+
 def _op(doc: dict, collective: str | None, source: Source) -> str:
     if collective is not None:
-        name = collective.removesuffix("_perf")
-        if name not in OPS and name not in OPS.values():
-            raise ImportFailed(source.name, None, f"--collective {collective!r} is not one of {', '.join(OPS)}")
-        return OPS.get(name, name)
+        return op_from_option(collective, source)
     args = doc.get("args") or []
     m = _BINARY.search(str(args[0])) if args else None
     if m is None or m.group(1) not in OPS:

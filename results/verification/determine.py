@@ -46,7 +46,7 @@ class ItemResult:
     samples: int = 0
 
 
-def _floor(unit: Unit, declared: Declared, item: str, benchmark: str, what: str, d: Determination,
+def _floor(declared: Declared, benchmark: str, what: str, d: Determination,
            declared_value: Interval | None) -> tuple[float | None, str | None]:
     part = declared.catalog_id
     if part is not None:
@@ -139,11 +139,11 @@ def determine_items(unit: Unit, declared: Declared, d: Determination) -> list[It
         if key.startswith("matmul/"):
             precision = key.split("/")[1]
             value = declared.dense_tops.get(precision)
-            out.append(_rate_item(m, value, _floor(unit, declared, key, "matmul", precision, d, value), d))
+            out.append(_rate_item(m, value, _floor(declared, "matmul", precision, d, value), d))
     memory = unit.measures["memory_bandwidth"]
     variant = memory.key.split("/")[1] if memory.key else "copy"
     out.append(_rate_item(memory, declared.memory_bandwidth_gbs,
-                          _floor(unit, declared, "memory_bandwidth", "memory", variant, d, declared.memory_bandwidth_gbs), d))
+                          _floor(declared, "memory", variant, d, declared.memory_bandwidth_gbs), d))
     out.append(_rate_item(unit.measures["interconnect"], declared.interconnect_gbs,
                           (declared.interconnect_gbs.lo * d.spec_floor_fraction, f"{d.spec_floor_fraction:g} x declared")
                           if declared.interconnect_gbs else (None, None), d))

@@ -46,9 +46,10 @@ def standings(unit: Unit, declared: Declared, as_of: datetime.date) -> list[Stan
     return out
 
 
-def consistent_parts(unit: Unit, limit: int = 5) -> tuple[list[str], int]:
+def consistent_parts(unit: Unit, limit: int | None = 5) -> tuple[list[str], int]:
     """Catalog parts whose datasheet peaks the unit's measured medians stay within (x 1.05) for
-    every precision both have, and for DRAM bandwidth; tightest first. Returns (ids, how many)."""
+    every precision both have, and for DRAM bandwidth; tightest first. Returns (the first `limit`
+    ids, or all of them for None, and how many there are)."""
     fits = []
     for part in load_catalog():
         ratios = []
@@ -66,4 +67,4 @@ def consistent_parts(unit: Unit, limit: int = 5) -> tuple[list[str], int]:
         if ratios and max(ratios) <= ABOVE_PEAK_FRACTION:
             fits.append((-max(ratios), part.id))
     fits.sort()
-    return [pid for _, pid in fits[:limit]], len(fits)
+    return [pid for _, pid in fits[:limit]], len(fits)  # fits[:None] is every fit
